@@ -1,0 +1,18 @@
+"""REINFORCE (Monte Carlo policy gradient) for Stable-Baselines3."""
+
+from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
+from sb3_reinforce.reinforce import REINFORCE
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REINFORCE",
+    "CnnPolicy",
+    "DictEpisodicRolloutBuffer",
+    "EpisodicRolloutBuffer",
+    "MlpPolicy",
+    "MultiInputPolicy",
+    "REINFORCEPolicy",
+    "__version__",
+]

@@ -1,0 +1,354 @@
+"""Episodic rollout buffers and the Monte Carlo returns math of REINFORCE.
+
+All arrays are time-major, shaped ``(n_steps, n_envs, ...)`` as in SB3's ``RolloutBuffer``: row ``t`` holds the
+``t``-th step of every env. ``episode_ends[t, e]`` is True when the episode of env ``e`` ended (terminated or
+truncated) with step ``t``, i.e. the ``dones`` returned by ``VecEnv.step`` for that step.
+"""
+
+from collections.abc import Generator
+from typing import NamedTuple
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import BaseBuffer
+from stable_baselines3.common.type_aliases import TensorDict
+from stable_baselines3.common.utils import explained_variance
+
+
+def discounted_returns_to_go(rewards: np.ndarray, episode_ends: np.ndarray, gamma: float) -> np.ndarray:
+    """
+    Returns-to-go ``G_t = sum_{k=t}^{T} gamma^(k-t) r_k``, where ``T`` is the last step of the episode holding ``t``.
+
+    One backward loop over time handles every env at once. Nothing is bootstrapped: a step that ends an episode
+    gets ``G_t = r_t``. Steps after the last episode end of a column belong to an unfinished episode; their
+    values are partial sums and callers must not use them (see :func:`first_episodes_mask`).
+
+    :param rewards: shape (n_steps, n_envs)
+    :param episode_ends: shape (n_steps, n_envs), True where an episode ends with that step
+    :param gamma: discount factor in [0, 1]
+    :return: returns-to-go, shape (n_steps, n_envs), float64
+    """
+    if rewards.shape != episode_ends.shape or rewards.ndim != 2:
+        raise ValueError(
+            f"rewards and episode_ends must both have shape (n_steps, n_envs), got {rewards.shape} and {episode_ends.shape}"
+        )
+    returns = np.zeros(rewards.shape, dtype=np.float64)
+    # (n_envs,): the return-to-go of the step after t, zeroed where an episode ends at t
+    next_return = np.zeros(rewards.shape[1], dtype=np.float64)
+    continues = 1.0 - episode_ends.astype(np.float64)
+    for step in reversed(range(rewards.shape[0])):
+        next_return = rewards[step] + gamma * continues[step] * next_return
+        returns[step] = next_return
+    return returns
+
+
+def whole_episode_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: float) -> np.ndarray:
+    """
+    The discounted return of the whole episode, ``R(tau) = sum_k gamma^k r_k`` counted from the episode's first
+    step, given to every step of that episode (the estimator of the original policy gradient theorem, before the
+    causality argument that gives returns-to-go).
+
+    :param rewards: shape (n_steps, n_envs)
+    :param episode_ends: shape (n_steps, n_envs)
+    :param gamma: discount factor in [0, 1]
+    :return: shape (n_steps, n_envs), float64
+    """
+    returns_to_go = discounted_returns_to_go(rewards, episode_ends, gamma)
+    # (n_steps, n_envs): True on the first step of every episode
+    episode_starts = np.ones_like(episode_ends, dtype=bool)
+    episode_starts[1:] = episode_ends[:-1]
+    episode_return = returns_to_go[0].copy()
+    out = np.empty_like(returns_to_go)
+    for step in range(returns_to_go.shape[0]):
+        episode_return = np.where(episode_starts[step], returns_to_go[step], episode_return)
+        out[step] = episode_return
+    return out
+
+
+def first_episodes_mask(episode_ends: np.ndarray, episodes_per_env: int) -> np.ndarray:
+    """
+    Select the steps of the first ``episodes_per_env`` episodes of every env.
+
+    Each env contributes the same number of whole episodes, so the batch is a set of i.i.d. episodes: keeping
+    instead the first N episodes to finish across envs would over-represent short episodes.
+
+    :param episode_ends: shape (n_steps, n_envs); every column must hold at least ``episodes_per_env`` ends
+    :param episodes_per_env: number of whole episodes kept per env
+    :return: bool mask, shape (n_steps, n_envs)
+    """
+    ends = episode_ends.astype(np.int64)
+    finished = ends.sum(axis=0)
+    if np.any(finished < episodes_per_env):
+        raise ValueError(f"Every env must have finished {episodes_per_env} episode(s); finished per env: {finished.tolist()}")
+    # (n_steps, n_envs): number of episodes the env finished before step t
+    finished_before = np.cumsum(ends, axis=0) - ends
+    return finished_before < episodes_per_env
+
+
+def normalize(values: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """
+    Standardise to zero mean and unit variance. A single value is returned unchanged: its standard deviation is
+    undefined, and centring it would zero the policy gradient.
+
+    :param values: 1-D array
+    :param eps: added to the standard deviation
+    """
+    if values.size < 2:
+        return values
+    return (values - values.mean()) / (values.std() + eps)
+
+
+class EpisodicRolloutBufferSamples(NamedTuple):
+    observations: th.Tensor | TensorDict
+    actions: th.Tensor
+    returns: th.Tensor
+    advantages: th.Tensor
+
+
+def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
+    """Copy ``array`` into a new array with ``capacity`` rows (axis 0)."""
+    grown = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+class EpisodicRolloutBuffer(BaseBuffer):
+    """
+    Rollout buffer of whole episodes for REINFORCE.
+
+    Unlike SB3's ``RolloutBuffer`` its length is not fixed: it grows (doubling its capacity) until the algorithm
+    stops stepping, and keeps that capacity for the next rollout. Observations are stored with the observation
+    space's own dtype (an ``uint8`` image stays ``uint8``); they become float tensors one minibatch at a time
+    in :meth:`get`, so a large rollout never exists as float32 in memory.
+
+    After :meth:`compute_returns_and_advantage`, only the steps of the first ``episodes_per_env`` episodes of
+    each env are used; the steps an env took after its last used episode ended are counted in
+    ``n_unused_steps`` and never sampled.
+
+    :param buffer_size: Initial capacity, in steps per env
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param device: PyTorch device
+    :param gae_lambda: Must be 1: Monte Carlo returns (kept for ``OnPolicyAlgorithm``'s call signature)
+    :param gamma: Discount factor
+    :param n_envs: Number of parallel environments
+    """
+
+    observation_space: spaces.Space
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    episode_ends: np.ndarray
+    values: np.ndarray
+    returns: np.ndarray
+    advantages: np.ndarray
+    used: np.ndarray
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        gae_lambda: float = 1.0,
+        gamma: float = 0.99,
+        n_envs: int = 1,
+    ):
+        if gae_lambda != 1.0:
+            raise ValueError(f"EpisodicRolloutBuffer computes Monte Carlo returns: gae_lambda must be 1, got {gae_lambda}")
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        self.gamma = gamma
+        self.reset()
+
+    def _allocate_observations(self, capacity: int) -> None:
+        self.observations = np.zeros((capacity, self.n_envs, *self.obs_shape), dtype=self.observation_space.dtype)
+
+    def _grow_observations(self, capacity: int) -> None:
+        self.observations = _grow(self.observations, capacity)
+
+    def _store_observations(self, obs: np.ndarray) -> None:
+        self.observations[self.pos] = np.asarray(obs).reshape((self.n_envs, *self.obs_shape))
+
+    def _observation_batch(self, steps: np.ndarray, envs: np.ndarray) -> th.Tensor | TensorDict:
+        return self.to_torch(self.observations[steps, envs])
+
+    def reset(self) -> None:
+        capacity = self.buffer_size
+        self._allocate_observations(capacity)
+        self.actions = np.zeros((capacity, self.n_envs, self.action_dim), dtype=np.float32)
+        self.rewards = np.zeros((capacity, self.n_envs), dtype=np.float32)
+        self.episode_ends = np.zeros((capacity, self.n_envs), dtype=bool)
+        self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
+        self.has_values = False
+        self.returns = np.zeros((0, self.n_envs), dtype=np.float32)
+        self.advantages = np.zeros((0, self.n_envs), dtype=np.float32)
+        self.used = np.zeros((0, self.n_envs), dtype=bool)
+        self.episode_lengths = np.zeros(0, dtype=np.int64)
+        self.explained_variance = float("nan")
+        self.generator_ready = False
+        super().reset()
+
+    def _grow_capacity(self) -> None:
+        capacity = 2 * self.buffer_size
+        self._grow_observations(capacity)
+        self.actions = _grow(self.actions, capacity)
+        self.rewards = _grow(self.rewards, capacity)
+        self.episode_ends = _grow(self.episode_ends, capacity)
+        self.values = _grow(self.values, capacity)
+        self.buffer_size = capacity
+
+    def add(
+        self,
+        obs: np.ndarray | dict[str, np.ndarray],
+        action: np.ndarray,
+        reward: np.ndarray,
+        episode_end: np.ndarray,
+        value: th.Tensor | None = None,
+    ) -> None:
+        """
+        :param obs: Observation of every env before the step
+        :param action: Action taken by every env
+        :param reward: Reward of the step, shape (n_envs,)
+        :param episode_end: True where the step ended the env's episode, shape (n_envs,)
+        :param value: Baseline value V(obs), shape (n_envs, 1), or None when there is no learned baseline
+        """
+        if self.pos == self.buffer_size:
+            self._grow_capacity()
+        self._store_observations(obs)  # type: ignore[arg-type]
+        self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
+        self.rewards[self.pos] = reward
+        self.episode_ends[self.pos] = episode_end
+        if value is not None:
+            self.values[self.pos] = value.detach().cpu().numpy().flatten()
+            self.has_values = True
+        self.pos += 1
+
+    def compute_returns_and_advantage(  # type: ignore[override]
+        self, episodes_per_env: int, reward_to_go: bool = True, normalize_advantage: bool = False
+    ) -> None:
+        """
+        Monte Carlo returns of the first ``episodes_per_env`` whole episodes of every env, and their advantages
+        ``A_t = G_t - V(s_t)`` (``A_t = G_t`` without a stored baseline), optionally standardised over the used
+        steps.
+
+        :param episodes_per_env: Number of whole episodes used per env
+        :param reward_to_go: Weight step t by the return-to-go ``G_t`` (True) or by the whole-episode
+            return ``R(tau)`` (False)
+        :param normalize_advantage: Standardise the advantages over the used steps
+        :raises ValueError: if a used reward or return is NaN or infinite
+        """
+        rewards = self.rewards[: self.pos]
+        episode_ends = self.episode_ends[: self.pos]
+        self.used = first_episodes_mask(episode_ends, episodes_per_env)
+        if not np.all(np.isfinite(rewards[self.used])):
+            steps, envs = np.nonzero(~np.isfinite(rewards) & self.used)
+            raise ValueError(
+                f"The rollout holds a non-finite reward (NaN or inf) at step {steps[0]} of env {envs[0]}: "
+                "no update was made. Check the environment's reward or a reward wrapper."
+            )
+        returns_fn = discounted_returns_to_go if reward_to_go else whole_episode_returns
+        returns = returns_fn(rewards, episode_ends, self.gamma)
+        if not np.all(np.isfinite(returns[self.used])):
+            raise ValueError("The rollout's discounted returns overflowed to a non-finite value: no update was made.")
+        advantages = returns - self.values[: self.pos] if self.has_values else returns.copy()
+        if normalize_advantage:
+            advantages[self.used] = normalize(advantages[self.used])
+        self.returns = returns.astype(np.float32)
+        self.advantages = advantages.astype(np.float32)
+        if self.has_values:
+            self.explained_variance = float(explained_variance(self.values[: self.pos][self.used], returns[self.used]))
+        # the used steps of each env are contiguous from step 0
+        ends_in_use = episode_ends & self.used
+        self.episode_lengths = _episode_lengths(ends_in_use)
+
+    @property
+    def n_used_steps(self) -> int:
+        return int(self.used.sum())
+
+    @property
+    def n_unused_steps(self) -> int:
+        return self.pos * self.n_envs - self.n_used_steps
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self.episode_lengths)
+
+    def get(  # type: ignore[override]
+        self, batch_size: int | None = None
+    ) -> Generator[EpisodicRolloutBufferSamples, None, None]:
+        """
+        Iterate over the used steps in chunks of ``batch_size`` (all at once when None), in a fixed order:
+        REINFORCE makes one gradient step over the whole batch, so the chunks only bound memory.
+        """
+        # flat indices into (n_steps, n_envs), row-major
+        indices = np.flatnonzero(self.used.ravel())
+        if batch_size is None:
+            batch_size = max(len(indices), 1)
+        for start in range(0, len(indices), batch_size):
+            yield self._get_samples(indices[start : start + batch_size])
+
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env=None
+    ) -> EpisodicRolloutBufferSamples:
+        steps, envs = np.divmod(batch_inds, self.n_envs)
+        data = (
+            self.actions[steps, envs],
+            self.returns[steps, envs],
+            self.advantages[steps, envs],
+        )
+        return EpisodicRolloutBufferSamples(self._observation_batch(steps, envs), *map(self.to_torch, data))
+
+
+def _episode_lengths(episode_ends: np.ndarray) -> np.ndarray:
+    """
+    Lengths of the episodes in a (n_steps, n_envs) array of episode ends whose episodes all start at step 0
+    of their column and follow each other back to back.
+    """
+    lengths = []
+    for column in episode_ends.T:
+        end_steps = np.flatnonzero(column)
+        lengths.append(np.diff(end_steps, prepend=-1))
+    return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+
+
+class DictEpisodicRolloutBuffer(EpisodicRolloutBuffer):
+    """
+    :class:`EpisodicRolloutBuffer` for ``Dict`` observation spaces: one array per key, each with its own dtype.
+    """
+
+    observation_space: spaces.Dict
+    obs_shape: dict[str, tuple[int, ...]]  # type: ignore[assignment]
+    observations: dict[str, np.ndarray]  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Dict,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        gae_lambda: float = 1.0,
+        gamma: float = 0.99,
+        n_envs: int = 1,
+    ):
+        if not isinstance(observation_space, spaces.Dict):
+            raise ValueError(f"DictEpisodicRolloutBuffer needs a Dict observation space, got {observation_space}")
+        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
+
+    def _allocate_observations(self, capacity: int) -> None:
+        self.observations = {
+            key: np.zeros((capacity, self.n_envs, *shape), dtype=self.observation_space[key].dtype)
+            for key, shape in self.obs_shape.items()
+        }
+
+    def _grow_observations(self, capacity: int) -> None:
+        self.observations = {key: _grow(array, capacity) for key, array in self.observations.items()}
+
+    def _store_observations(self, obs: dict[str, np.ndarray]) -> None:  # type: ignore[override]
+        for key, array in self.observations.items():
+            array[self.pos] = np.asarray(obs[key]).reshape((self.n_envs, *self.obs_shape[key]))
+
+    def _observation_batch(self, steps: np.ndarray, envs: np.ndarray) -> TensorDict:
+        return {key: self.to_torch(array[steps, envs]) for key, array in self.observations.items()}

@@ -1,0 +1,143 @@
+"""Policies for REINFORCE: SB3's actor-critic policies whose value network exists only when it is used."""
+
+import warnings
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+
+
+class REINFORCEPolicy(ActorCriticPolicy):
+    """
+    Policy for REINFORCE: SB3's ``ActorCriticPolicy`` with an optional value network.
+
+    With ``use_value_net=False`` (REINFORCE without a learned baseline) the policy has no value network at all:
+    no value head, no value layers in the MLP extractor and no second features extractor, so nothing of it is
+    trained, computed or saved. ``forward`` and ``evaluate_actions`` then return ``None`` in place of the values.
+    With ``use_value_net=True`` it is exactly SB3's ``ActorCriticPolicy`` (shared or separate trunks via
+    ``net_arch`` and ``share_features_extractor``).
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param lr_schedule: Learning rate schedule (could be constant)
+    :param use_value_net: Whether to build the value network V(s) used as a learned baseline
+    :param kwargs: Every other argument of ``ActorCriticPolicy`` (``net_arch``, ``activation_fn``,
+        ``ortho_init``, ``log_std_init``, ``features_extractor_class``, ``optimizer_class``, ...)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        use_value_net: bool = False,
+        **kwargs: Any,
+    ):
+        self.use_value_net = use_value_net
+        if not use_value_net:
+            if not kwargs.get("share_features_extractor", True):
+                warnings.warn(
+                    "share_features_extractor=False has no effect without a value network (use_value_net=False): "
+                    "there is no second features extractor to build.",
+                    UserWarning,
+                )
+            kwargs["share_features_extractor"] = True
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(use_value_net=self.use_value_net, share_features_extractor=self.share_features_extractor)
+        return data
+
+    def _build_mlp_extractor(self) -> None:
+        net_arch = self.net_arch
+        if not self.use_value_net:
+            # keep only the policy layers: an empty value branch is an identity with no parameters
+            pi_layers = net_arch.get("pi", []) if isinstance(net_arch, dict) else net_arch
+            net_arch = dict(pi=list(pi_layers), vf=[])
+        self.mlp_extractor = MlpExtractor(
+            self.features_dim, net_arch=net_arch, activation_fn=self.activation_fn, device=self.device
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        if not self.use_value_net:
+            # drop the value head SB3 always builds, and rebuild the optimizer without its parameters
+            self.value_net = None  # type: ignore[assignment]
+            self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+
+    def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor | None, th.Tensor]:  # type: ignore[override]
+        """
+        :param obs: Observation
+        :param deterministic: Whether to sample or use deterministic actions
+        :return: action, value (None without a value network) and log probability of the action
+        """
+        if self.use_value_net:
+            return super().forward(obs, deterministic)
+        distribution = self.get_distribution(obs)
+        actions = distribution.get_actions(deterministic=deterministic)
+        log_prob = distribution.log_prob(actions)
+        return actions.reshape((-1, *self.action_space.shape)), None, log_prob  # type: ignore[misc]
+
+    def evaluate_actions(  # type: ignore[override]
+        self, obs: PyTorchObs, actions: th.Tensor
+    ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
+        """
+        :param obs: Observation
+        :param actions: Actions
+        :return: estimated value (None without a value network), log likelihood of the actions
+            and entropy of the action distribution.
+        """
+        if self.use_value_net:
+            return super().evaluate_actions(obs, actions)
+        distribution = self.get_distribution(obs)
+        return None, distribution.log_prob(actions), distribution.entropy()
+
+    def predict_values(self, obs: PyTorchObs) -> th.Tensor:
+        if not self.use_value_net:
+            raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
+        return super().predict_values(obs)
+
+
+class REINFORCECnnPolicy(REINFORCEPolicy):
+    """
+    :class:`REINFORCEPolicy` with SB3's ``NatureCNN`` features extractor for image observations.
+    Same arguments as :class:`REINFORCEPolicy`.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        use_value_net: bool = False,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(observation_space, action_space, lr_schedule, use_value_net, **kwargs)
+
+
+class REINFORCEMultiInputPolicy(REINFORCEPolicy):
+    """
+    :class:`REINFORCEPolicy` with SB3's ``CombinedExtractor`` for ``Dict`` observations.
+    Same arguments as :class:`REINFORCEPolicy`.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        use_value_net: bool = False,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(observation_space, action_space, lr_schedule, use_value_net, **kwargs)
+
+
+MlpPolicy = REINFORCEPolicy
+CnnPolicy = REINFORCECnnPolicy
+MultiInputPolicy = REINFORCEMultiInputPolicy

@@ -1,0 +1,401 @@
+import math
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+from torch.nn import functional as F
+
+from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
+
+SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
+
+# Steps per env the rollout buffer holds before it first grows; it doubles when full and keeps its size.
+_INITIAL_BUFFER_CAPACITY = 256
+
+
+class REINFORCE(OnPolicyAlgorithm):
+    """
+    REINFORCE: Monte Carlo policy gradient, with optional learned baseline (Williams, 1992).
+
+    Paper: https://doi.org/10.1007/BF00992696
+
+    Every update uses whole episodes played under the current parameters and weights each step's
+    log-likelihood gradient by its exact Monte Carlo return. Nothing is bootstrapped, at a rollout boundary or
+    (unless ``bootstrap_truncated``) at a time limit: a truncated episode's return simply ends there.
+
+    **Rollouts.** Each of the ``n_envs`` envs plays ``ceil(n_episodes / n_envs)`` whole episodes, all envs
+    stepping in lockstep. Because every env contributes the same number of episodes, the batch is a set of
+    i.i.d. episodes and is not biased towards short ones (taking the first ``n_episodes`` episodes to finish
+    across envs would be). An env that has finished its episodes keeps stepping until the slowest one is done;
+    those steps count in ``num_timesteps``, are never used for a gradient and are logged as
+    ``rollout/unused_steps``. An episode still running when a rollout ends was partly played under the old
+    parameters, so the next rollout starts by resetting the envs (``VecEnv.reset``) whenever one of them is
+    mid-episode; with ``n_envs=1`` this never happens.
+
+    **Update.** One optimizer step per rollout on the loss
+
+        L = -mean_t[A_t log pi(a_t|s_t)] - ent_coef * mean_t[H(pi(.|s_t))] + vf_coef * mean_t[(G_t - V(s_t))^2]
+
+    where every mean runs over all the steps of the rollout's episodes (the reduction SB3's A2C and PPO use).
+    Its policy term is the textbook per-batch estimate ``(1/N_episodes) sum_episodes sum_t A_t grad log pi``
+    scaled by ``N_episodes / N_steps``: the same direction, a step size that does not grow with episode length.
+    ``A_t = G_t`` without a baseline and ``A_t = G_t - V(s_t)`` (V detached) with one. When the batch is larger
+    than ``batch_size`` steps, gradients are accumulated over chunks of ``batch_size`` steps before the single
+    optimizer step, so memory stays bounded; the result does not depend on ``batch_size``.
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0)
+    :param n_episodes: Minimum number of whole episodes per update; rounded up to a multiple of the number of envs
+        (each env plays ``ceil(n_episodes / n_envs)`` episodes)
+    :param gamma: Discount factor, in [0, 1]
+    :param reward_to_go: Weight each step by its return-to-go ``G_t`` (True) or by the return of the whole
+        episode ``R(tau)`` (False: the estimator before the causality argument, for comparison)
+    :param use_baseline: Learn a value network V(s), fitted to the returns by MSE, and use it as the baseline
+        ``b(s) = V(s)``; without it the policy has no value network at all
+    :param bootstrap_truncated: With a learned baseline only: at a time-limit truncation, add ``gamma * V(s_T)``
+        of the final observation to the last reward, treating the time limit as not part of the task
+    :param normalize_advantage: Standardise the advantages over the batch (mean 0, std 1; a batch of one step is
+        left as is)
+    :param ent_coef: Entropy coefficient for the loss calculation
+    :param vf_coef: Value function coefficient for the loss calculation (baseline only)
+    :param max_grad_norm: The maximum value for the gradient clipping (``math.inf`` disables clipping)
+    :param batch_size: Number of steps per gradient-accumulation chunk, or None to process the whole batch at once
+    :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
+        the reported success rate, mean episode length, and mean reward over
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages (such as device or wrappers used), 2 for
+        debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+        Setting it to auto, the code will be run on the GPU if possible.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: REINFORCEPolicy
+    rollout_buffer: EpisodicRolloutBuffer  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        policy: str | type[REINFORCEPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        n_episodes: int = 8,
+        gamma: float = 0.99,
+        reward_to_go: bool = True,
+        use_baseline: bool = False,
+        bootstrap_truncated: bool = False,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        batch_size: int | None = 4096,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        _check_hyperparameters(
+            learning_rate=learning_rate,
+            n_episodes=n_episodes,
+            gamma=gamma,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            batch_size=batch_size,
+        )
+        if bootstrap_truncated and not use_baseline:
+            raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
+        if policy_kwargs is not None and "use_value_net" in policy_kwargs:
+            raise ValueError("Do not pass use_value_net in policy_kwargs: REINFORCE sets it from use_baseline")
+
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=_INITIAL_BUFFER_CAPACITY,  # initial buffer capacity only: rollouts last until episodes end
+            gamma=gamma,
+            gae_lambda=1.0,  # Monte Carlo returns, no bootstrapping
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=False,  # gSDE is not supported: exploration comes from the action distribution
+            sde_sample_freq=-1,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            _init_setup_model=False,
+            supported_action_spaces=(
+                spaces.Box,
+                spaces.Discrete,
+                spaces.MultiDiscrete,
+                spaces.MultiBinary,
+            ),
+        )
+
+        self.n_episodes = n_episodes
+        self.reward_to_go = reward_to_go
+        self.use_baseline = use_baseline
+        self.bootstrap_truncated = bootstrap_truncated
+        self.normalize_advantage = normalize_advantage
+        self.batch_size = batch_size
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        if self.policy_class is not None and not issubclass(self.policy_class, REINFORCEPolicy):
+            raise ValueError(
+                f"REINFORCE needs a REINFORCEPolicy (MlpPolicy, CnnPolicy, MultiInputPolicy), got {self.policy_class}"
+            )
+        if isinstance(self.observation_space, spaces.Dict):
+            self.rollout_buffer_class = DictEpisodicRolloutBuffer  # type: ignore[assignment]
+        else:
+            self.rollout_buffer_class = EpisodicRolloutBuffer  # type: ignore[assignment]
+        self.policy_kwargs = {**self.policy_kwargs, "use_value_net": self.use_baseline}
+        super()._setup_model()
+        if self.n_episodes % self.n_envs != 0:
+            warnings.warn(
+                f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
+                f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
+                UserWarning,
+            )
+
+    @property
+    def episodes_per_env(self) -> int:
+        """Number of whole episodes each env plays per rollout."""
+        return math.ceil(self.n_episodes / self.n_envs)
+
+    def collect_rollouts(  # type: ignore[override]
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: EpisodicRolloutBuffer,
+        n_rollout_steps: int = 0,
+    ) -> bool:
+        """
+        Play ``episodes_per_env`` whole episodes in every env with the current policy and fill the buffer.
+
+        :param env: The training environment
+        :param callback: Callback that will be called at each step (and at the beginning and end of the rollout)
+        :param rollout_buffer: Buffer to fill with rollouts
+        :param n_rollout_steps: Unused: a rollout lasts until every env has finished its episodes
+        :return: True if the rollout is complete, False if a callback stopped training during it
+        """
+        assert self._last_obs is not None, "No previous observation was provided"
+        # Switch to eval mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(False)
+
+        if not np.all(self._last_episode_starts):
+            # an episode is in flight from before the last update: its start was played by older parameters
+            self._last_obs = env.reset()  # type: ignore[assignment]
+            self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+
+        rollout_buffer.reset()
+        callback.on_rollout_start()
+
+        episodes_per_env = self.episodes_per_env
+        finished = np.zeros(env.num_envs, dtype=np.int64)
+        while np.any(finished < episodes_per_env):
+            with th.no_grad():
+                obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+                actions, values, _ = self.policy(obs_tensor)
+            actions = actions.cpu().numpy()
+
+            # Clip to the bounds: the Gaussian is unbounded (the unclipped action is stored)
+            clipped_actions = actions
+            if isinstance(self.action_space, spaces.Box):
+                clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
+
+            new_obs, rewards, dones, infos = env.step(clipped_actions)
+
+            self.num_timesteps += env.num_envs
+
+            # Give access to local variables
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+
+            self._update_info_buffer(infos, dones)
+
+            if isinstance(self.action_space, spaces.Discrete):
+                # Reshape in case of discrete action
+                actions = actions.reshape(-1, 1)
+
+            if self.bootstrap_truncated:
+                rewards = self._bootstrap_truncated(rewards, dones, infos)
+
+            rollout_buffer.add(self._last_obs, actions, rewards, dones, values)  # type: ignore[arg-type]
+            finished += dones
+            self._last_obs = new_obs  # type: ignore[assignment]
+            self._last_episode_starts = dones
+
+        rollout_buffer.compute_returns_and_advantage(
+            episodes_per_env=episodes_per_env,
+            reward_to_go=self.reward_to_go,
+            normalize_advantage=self.normalize_advantage,
+        )
+        self.logger.record("rollout/n_episodes", rollout_buffer.n_episodes)
+        self.logger.record("rollout/n_steps", rollout_buffer.n_used_steps)
+        self.logger.record("rollout/unused_steps", rollout_buffer.n_unused_steps)
+
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+
+        return True
+
+    def _bootstrap_truncated(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
+        """Add ``gamma * V(final observation)`` to the reward of every step that ended by truncation."""
+        rewards = rewards.astype(np.float32, copy=True)
+        for idx, done in enumerate(dones):
+            if done and infos[idx].get("TimeLimit.truncated", False) and infos[idx].get("terminal_observation") is not None:
+                terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+                with th.no_grad():
+                    terminal_value = self.policy.predict_values(terminal_obs)[0]  # type: ignore[arg-type]
+                rewards[idx] += self.gamma * terminal_value.item()
+        return rewards
+
+    def train(self) -> None:
+        """
+        Update policy using the currently gathered rollout buffer: one gradient step over all its used steps,
+        accumulated over chunks of ``batch_size`` steps.
+        """
+        # Switch to train mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(True)
+        # Update optimizer learning rate
+        self._update_learning_rate(self.policy.optimizer)
+
+        n_steps = self.rollout_buffer.n_used_steps
+        policy_loss_sum, entropy_loss_sum, value_loss_sum = 0.0, 0.0, 0.0
+
+        self.policy.optimizer.zero_grad()
+        for rollout_data in self.rollout_buffer.get(self.batch_size):
+            actions = rollout_data.actions
+            if isinstance(self.action_space, spaces.Discrete):
+                # Convert discrete action from float to long
+                actions = actions.long().flatten()
+
+            values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+            # this chunk's share of the batch: chunk means weighted by it add up to the batch mean
+            weight = len(actions) / n_steps
+
+            # Policy gradient loss (the advantages carry no gradient)
+            policy_loss = -(rollout_data.advantages * log_prob).mean()
+
+            # Entropy loss favor exploration (approximated by -log_prob when there is no analytical form)
+            entropy_loss = th.mean(log_prob) if entropy is None else -th.mean(entropy)
+
+            loss = policy_loss + self.ent_coef * entropy_loss
+            if values is not None:
+                # Baseline fitted to the Monte Carlo returns
+                value_loss = F.mse_loss(rollout_data.returns, values.flatten())
+                loss = loss + self.vf_coef * value_loss
+                value_loss_sum += weight * value_loss.item()
+
+            if not th.isfinite(loss):
+                self.policy.optimizer.zero_grad()
+                raise ValueError(
+                    f"The REINFORCE loss is not finite ({loss.item()}): no parameter was changed. "
+                    "Check the observations, rewards and learning rate."
+                )
+            (weight * loss).backward()
+            policy_loss_sum += weight * policy_loss.item()
+            entropy_loss_sum += weight * entropy_loss.item()
+
+        # Clip grad norm
+        grad_norm = th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        if not th.isfinite(grad_norm):
+            self.policy.optimizer.zero_grad()
+            raise ValueError(f"The gradient norm is not finite ({grad_norm.item()}): no parameter was changed.")
+        self.policy.optimizer.step()
+
+        self._n_updates += 1
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/n_episodes", self.rollout_buffer.n_episodes)
+        self.logger.record("train/n_steps", n_steps)
+        self.logger.record("train/policy_loss", policy_loss_sum)
+        self.logger.record("train/entropy_loss", entropy_loss_sum)
+        self.logger.record("train/grad_norm", grad_norm.item())
+        if self.use_baseline:
+            self.logger.record("train/value_loss", value_loss_sum)
+            self.logger.record("train/explained_variance", self.rollout_buffer.explained_variance)
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def learn(
+        self: SelfREINFORCE,
+        total_timesteps: int = 100_000,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "REINFORCE",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfREINFORCE:
+        """
+        Train for at least ``total_timesteps`` env steps (100,000 by default, enough for CartPole-v1 with the
+        default hyperparameters). A rollout is never cut: the last one may run past ``total_timesteps``.
+
+        :param total_timesteps: The total number of env steps to train on
+        :param callback: callback(s) called at every step with state of the algorithm.
+        :param log_interval: The number of rollouts before logging.
+        :param tb_log_name: the name of the run for TensorBoard logging
+        :param reset_num_timesteps: whether or not to reset the current timestep number (used in logging)
+        :param progress_bar: Display a progress bar using tqdm and rich.
+        :return: the trained model
+        """
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def _check_hyperparameters(
+    learning_rate: float | Schedule,
+    n_episodes: int,
+    gamma: float,
+    ent_coef: float,
+    vf_coef: float,
+    max_grad_norm: float,
+    batch_size: int | None,
+) -> None:
+    """Raise a ValueError naming the first invalid hyperparameter."""
+    if not callable(learning_rate) and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a positive number or a schedule, got {learning_rate!r}")
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
+        raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
+    if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
+        raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
+    for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
+        if not (isinstance(value, (int, float)) and 0.0 <= value < math.inf):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not (isinstance(max_grad_norm, (int, float)) and max_grad_norm > 0):
+        raise ValueError(f"max_grad_norm must be > 0 (math.inf disables clipping), got {max_grad_norm!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")

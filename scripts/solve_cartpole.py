@@ -1,0 +1,100 @@
+"""Measure how REINFORCE solves CartPole-v1: steps-to-solve and stability over seeds.
+
+Steps-to-solve is the number of env steps when the mean return of the last 25 training episodes first reaches
+475; "still solved" means the last 25 training episodes of the run average >= 475.
+
+    python scripts/solve_cartpole.py --seeds 0 1 2 3 4                     # library defaults
+    python scripts/solve_cartpole.py --seeds 0 1 2 --kwargs '{"n_episodes": 4}' --timesteps 100000
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import time
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+SOLVED = 475.0
+WINDOW = 25
+
+
+class EpisodeRecorder(BaseCallback):
+    """Record (env steps so far, return) of every finished training episode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
+        return True
+
+
+def steps_to_solve(episodes: list[tuple[int, float]], threshold: float = SOLVED, window: int = WINDOW) -> int | None:
+    """Env steps at which the mean of the last ``window`` episode returns first reaches ``threshold``."""
+    returns = np.array([r for _, r in episodes])
+    for i in range(window, len(returns) + 1):
+        if returns[i - window : i].mean() >= threshold:
+            return episodes[i - 1][0]
+    return None
+
+
+def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from sb3_reinforce import REINFORCE
+
+    torch.set_num_threads(1)
+    env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
+    model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
+    recorder = EpisodeRecorder()
+    start = time.perf_counter()
+    model.learn(timesteps, callback=recorder)
+    elapsed = time.perf_counter() - start
+    final = float(np.mean([r for _, r in recorder.episodes[-WINDOW:]]))
+    eval_mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=seed + 1000), 10, deterministic=True)
+    return {
+        "seed": seed,
+        "steps_to_solve": steps_to_solve(recorder.episodes),
+        "final_mean_25": final,
+        "eval_mean": float(eval_mean),
+        "steps": model.num_timesteps,
+        "steps_per_s": model.num_timesteps / elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--timesteps", type=int, default=100_000)
+    parser.add_argument("--n-envs", type=int, default=1)
+    parser.add_argument("--kwargs", type=json.loads, default={}, help="REINFORCE constructor arguments as JSON")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        results = pool.starmap(run, [(seed, args.timesteps, args.n_envs, args.kwargs) for seed in args.seeds])
+    print(f"kwargs={json.dumps(args.kwargs)} n_envs={args.n_envs} timesteps={args.timesteps}")
+    print("| seed | steps-to-solve | last-25 mean | eval mean (10 ep, det.) | steps/s |")
+    print("|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['seed']} | {r['steps_to_solve'] or 'not solved'} | {r['final_mean_25']:.1f} "
+            f"| {r['eval_mean']:.1f} | {r['steps_per_s']:.0f} |"
+        )
+    solved = [r["steps_to_solve"] for r in results if r["steps_to_solve"] is not None]
+    still = sum(r["final_mean_25"] >= SOLVED for r in results)
+    median = int(np.median(solved)) if solved else None
+    print(
+        f"solved {len(solved)}/{len(results)}, still solved at the end {still}/{len(results)}, median steps-to-solve {median}"
+    )
+
+
+if __name__ == "__main__":
+    main()

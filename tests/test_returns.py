@@ -1,0 +1,104 @@
+"""Returns-to-go, whole-episode returns and the episode mask, against hand-computed values and a reference loop."""
+
+import numpy as np
+import pytest
+
+from sb3_reinforce.buffers import (
+    discounted_returns_to_go,
+    first_episodes_mask,
+    normalize,
+    whole_episode_returns,
+)
+
+
+def reference_returns(rewards: np.ndarray, ends: np.ndarray, gamma: float, reward_to_go: bool = True) -> np.ndarray:
+    """Plain loop: split every env's column into episodes, compute each episode's returns on its own."""
+    out = np.full(rewards.shape, np.nan)
+    for env in range(rewards.shape[1]):
+        start = 0
+        for step in range(rewards.shape[0]):
+            if ends[step, env] or step == rewards.shape[0] - 1:
+                episode = [float(r) for r in rewards[start : step + 1, env]]
+                for t in range(len(episode)):
+                    g_t = sum(gamma**k * episode[t + k] for k in range(len(episode) - t))
+                    r_tau = sum(gamma**k * episode[k] for k in range(len(episode)))
+                    out[start + t, env] = g_t if reward_to_go else r_tau
+                start = step + 1
+    return out
+
+
+def column(values):
+    return np.array(values, dtype=np.float64).reshape(-1, 1)
+
+
+@pytest.mark.parametrize(
+    "gamma, expected",
+    [
+        (0.0, [1.0, 2.0, 3.0]),
+        (1.0, [6.0, 5.0, 3.0]),
+        (0.9, [1 + 0.9 * 2 + 0.81 * 3, 2 + 0.9 * 3, 3.0]),
+    ],
+)
+def test_single_episode_hand_computed(gamma, expected):
+    rewards = column([1, 2, 3])
+    ends = column([0, 0, 1]).astype(bool)
+    np.testing.assert_allclose(discounted_returns_to_go(rewards, ends, gamma)[:, 0], expected)
+
+
+def test_episodes_back_to_back_do_not_leak():
+    # episode A: rewards 1, 1 ; episode B: rewards 5, 0, 2
+    rewards = column([1, 1, 5, 0, 2])
+    ends = column([0, 1, 0, 0, 1]).astype(bool)
+    gamma = 0.9
+    expected = [1 + 0.9, 1, 5 + 0 + 0.81 * 2, 0 + 0.9 * 2, 2]
+    np.testing.assert_allclose(discounted_returns_to_go(rewards, ends, gamma)[:, 0], expected)
+    whole = [1.9, 1.9, 6.62, 6.62, 6.62]
+    np.testing.assert_allclose(whole_episode_returns(rewards, ends, gamma)[:, 0], whole)
+
+
+def test_several_envs_hand_computed():
+    # env 0: one episode of length 3 ; env 1: episodes of lengths 1 and 2 ; gamma = 0.5
+    rewards = np.array([[1.0, 4.0], [1.0, 2.0], [1.0, 8.0]])
+    ends = np.array([[0, 1], [0, 0], [1, 1]], dtype=bool)
+    returns = discounted_returns_to_go(rewards, ends, 0.5)
+    np.testing.assert_allclose(returns[:, 0], [1.75, 1.5, 1.0])
+    np.testing.assert_allclose(returns[:, 1], [4.0, 6.0, 8.0])
+    whole = whole_episode_returns(rewards, ends, 0.5)
+    np.testing.assert_allclose(whole[:, 1], [4.0, 6.0, 6.0])
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9, 0.99, 1.0])
+@pytest.mark.parametrize("reward_to_go", [True, False])
+def test_matches_reference_loop_on_random_data(gamma, reward_to_go):
+    rng = np.random.default_rng(42)
+    rewards = rng.normal(size=(60, 5))
+    ends = rng.random((60, 5)) < 0.15
+    ends[-1] = True
+    fn = discounted_returns_to_go if reward_to_go else whole_episode_returns
+    np.testing.assert_allclose(fn(rewards, ends, gamma), reference_returns(rewards, ends, gamma, reward_to_go))
+
+
+def test_returns_shape_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="shape"):
+        discounted_returns_to_go(np.zeros((3, 2)), np.zeros((3, 1), dtype=bool), 0.9)
+
+
+def test_first_episodes_mask():
+    # env 0 ends at steps 1, 3 and 4 ; env 1 at step 4 only
+    ends = np.array([[0, 0], [1, 0], [0, 0], [1, 0], [1, 1]], dtype=bool)
+    mask = first_episodes_mask(ends, 1)
+    np.testing.assert_array_equal(mask[:, 0], [1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(mask[:, 1], [1, 1, 1, 1, 1])
+    with pytest.raises(ValueError, match="finished"):
+        first_episodes_mask(ends, 2)
+    ends[4, 1] = False
+    ends[2, 1] = True
+    ends[4, 1] = True
+    np.testing.assert_array_equal(first_episodes_mask(ends, 2)[:, 0], [1, 1, 1, 1, 0])
+
+
+def test_normalize_guards_a_single_value():
+    np.testing.assert_array_equal(normalize(np.array([3.0])), [3.0])
+    out = normalize(np.array([1.0, 2.0, 3.0]))
+    assert abs(out.mean()) < 1e-12 and abs(out.std() - 1) < 1e-6
+    np.testing.assert_array_equal(normalize(np.array([2.0, 2.0])), [0.0, 0.0])
