@@ -17,6 +17,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import get_linear_fn
 
 SOLVED = 475.0
 WINDOW = 25
@@ -51,6 +52,10 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any]) -> dict[
     from sb3_reinforce import REINFORCE
 
     torch.set_num_threads(1)
+    kwargs = dict(kwargs)
+    if isinstance(kwargs.get("learning_rate"), str) and kwargs["learning_rate"].startswith("lin_"):
+        # "lin_X": linear decay from X to 0 over the run, as in rl-zoo3's YAML files
+        kwargs["learning_rate"] = get_linear_fn(float(kwargs["learning_rate"][4:]), 0.0, 1.0)
     env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
     model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
     recorder = EpisodeRecorder()
@@ -74,7 +79,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--n-envs", type=int, default=1)
-    parser.add_argument("--kwargs", type=json.loads, default={}, help="REINFORCE constructor arguments as JSON")
+    parser.add_argument(
+        "--kwargs", type=json.loads, default={}, help='REINFORCE arguments as JSON; "learning_rate": "lin_X" decays X to 0'
+    )
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
