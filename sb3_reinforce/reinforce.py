@@ -9,7 +9,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.utils import LinearSchedule, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
@@ -20,6 +20,11 @@ SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
 # Steps per env the rollout buffer holds before it first grows; it doubles when full and keeps its size.
 _INITIAL_BUFFER_CAPACITY = 256
+
+# Default learning rate: linear decay from 5e-3 to 0 over each learn() call. Measured on CartPole-v1
+# (scripts/solve_cartpole.py, 5 seeds): a constant rate solves, then hovers around the threshold; the decay
+# lets every seed solve and stay solved.
+DEFAULT_LEARNING_RATE = LinearSchedule(5e-3, 0.0, 1.0)
 
 
 class REINFORCE(OnPolicyAlgorithm):
@@ -54,10 +59,12 @@ class REINFORCE(OnPolicyAlgorithm):
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
-    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0)
+    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0).
+        The default decays linearly from 5e-3 to 0 over each ``learn()`` call.
     :param n_episodes: Minimum number of whole episodes per update; rounded up to a multiple of the number of envs
         (each env plays ``ceil(n_episodes / n_envs)`` episodes)
-    :param gamma: Discount factor, in [0, 1]
+    :param gamma: Discount factor, in [0, 1]. The default 0.999 keeps a horizon of about 1,000 steps: with 0.99
+        the objective barely distinguishes an episode that fails at step 300 from one that lasts 500
     :param reward_to_go: Weight each step by its return-to-go ``G_t`` (True) or by the return of the whole
         episode ``R(tau)`` (False: the estimator before the causality argument, for comparison)
     :param use_baseline: Learn a value network V(s), fitted to the returns by MSE, and use it as the baseline
@@ -94,9 +101,9 @@ class REINFORCE(OnPolicyAlgorithm):
         self,
         policy: str | type[REINFORCEPolicy],
         env: GymEnv | str,
-        learning_rate: float | Schedule = 1e-3,
+        learning_rate: float | Schedule = DEFAULT_LEARNING_RATE,
         n_episodes: int = 8,
-        gamma: float = 0.99,
+        gamma: float = 0.999,
         reward_to_go: bool = True,
         use_baseline: bool = False,
         bootstrap_truncated: bool = False,

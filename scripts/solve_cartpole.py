@@ -17,7 +17,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.utils import get_linear_fn
+from stable_baselines3.common.utils import LinearSchedule
 
 SOLVED = 475.0
 WINDOW = 25
@@ -55,7 +55,7 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any]) -> dict[
     kwargs = dict(kwargs)
     if isinstance(kwargs.get("learning_rate"), str) and kwargs["learning_rate"].startswith("lin_"):
         # "lin_X": linear decay from X to 0 over the run, as in rl-zoo3's YAML files
-        kwargs["learning_rate"] = get_linear_fn(float(kwargs["learning_rate"][4:]), 0.0, 1.0)
+        kwargs["learning_rate"] = LinearSchedule(float(kwargs["learning_rate"][4:]), 0.0, 1.0)
     env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
     model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
     recorder = EpisodeRecorder()
