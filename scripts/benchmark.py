@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WINDOW = 25  # episodes averaged for steps-to-solve and "still solved at the end"
@@ -37,7 +38,9 @@ def steps_to_solve(episodes: list[tuple[int, float]], threshold: float, window: 
     return None
 
 
-def run_one(algo: str, env_id: str, seed: int, n_timesteps: int, eval_episodes: int, log_folder: str) -> dict[str, Any]:
+def run_one(
+    algo: str, env_id: str, seed: int, n_timesteps: int, eval_episodes: int, log_folder: str, hyperparams: dict[str, Any]
+) -> dict[str, Any]:
     """Train one agent through rl-zoo3's ExperimentManager and evaluate its final model (runs in a fresh process)."""
     import torch as th
     from rl_zoo3.exp_manager import ExperimentManager
@@ -74,6 +77,7 @@ def run_one(algo: str, env_id: str, seed: int, n_timesteps: int, eval_episodes: 
         eval_freq=-1,  # the final model is evaluated below
         seed=seed,
         log_interval=-2,  # no stdout logging
+        hyperparams=dict(hyperparams) or None,
         verbose=0,
         device="cpu",
         config=str(HYPERPARAMS_PATH) if algo == "reinforce" else None,
@@ -114,9 +118,10 @@ def run_one(algo: str, env_id: str, seed: int, n_timesteps: int, eval_episodes: 
     }
 
 
-def cache_file(cache: Path, algo: str, env_id: str, seed: int, n_timesteps: int) -> Path:
+def cache_file(cache: Path, algo: str, env_id: str, seed: int, n_timesteps: int, hyperparams: dict[str, Any]) -> Path:
     budget = "zoo" if n_timesteps <= 0 else str(n_timesteps)
-    return cache / env_id / f"{algo}_seed{seed}_n{budget}.json"
+    overrides = "".join(f"_{key}={value}" for key, value in sorted(hyperparams.items()))
+    return cache / env_id / f"{algo}_seed{seed}_n{budget}{overrides}.json"
 
 
 def smoothed_curve(episodes: list[tuple[int, float]], grid: np.ndarray, window: int = WINDOW) -> np.ndarray:
@@ -160,7 +165,9 @@ def plot_env(env_id: str, runs: dict[str, list[dict[str, Any]]], threshold: floa
     plt.close(fig)
 
 
-def write_report(results: list[dict[str, Any]], output: Path, plots: dict[str, Path], command: str) -> str:
+def write_report(
+    results: list[dict[str, Any]], output: Path, plots: dict[str, Path], command: str, overrides: dict[str, Any]
+) -> str:
     import gymnasium as gym
 
     lines = [
@@ -170,6 +177,7 @@ def write_report(results: list[dict[str, Any]], output: Path, plots: dict[str, P
         "zoo hyperparameters (`hyperparams/reinforce.yml` for REINFORCE, rl-zoo3's own files for A2C and PPO), on CPU",
         "with one torch thread.",
         "",
+        *([f"Hyperparameters overridden for every algo: `{overrides}`.", ""] if overrides else []),
         "- **Final eval**: mean +/- std over seeds of each seed's mean return over the deterministic evaluation",
         "  episodes of its final model (loaded as `enjoy` loads it).",
         f"- **Steps-to-solve**: env steps when the mean return of the last {WINDOW} training episodes first reaches the",
@@ -242,6 +250,14 @@ def main() -> None:
         metavar="ENV=N",
         help="Same budget of N env steps for every algo on ENV (default: each zoo's own n_timesteps)",
     )
+    parser.add_argument(
+        "-params",
+        "--hyperparams",
+        nargs="*",
+        default=[],
+        metavar="KEY:VALUE",
+        help="Hyperparameters overridden for every algo, as rl-zoo3's -params (e.g. n_envs:8)",
+    )
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1, help="Runs in parallel (one process each)")
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / "scripts" / "results" / "cache")
@@ -250,16 +266,19 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="Write the report from the cached runs only")
     args = parser.parse_args()
     budgets = {env_id: int(float(n)) for env_id, n in (item.split("=") for item in args.n_timesteps)}
+    overrides = {key: yaml.safe_load(value) for key, value in (item.split(":", 1) for item in args.hyperparams)}
 
     command = "python scripts/benchmark.py " + shlex.join(
         ["--envs", *args.envs, "--algos", *args.algos, "--seeds", *map(str, args.seeds)]
         + (["--n-timesteps", *args.n_timesteps] if args.n_timesteps else [])
+        + (["--hyperparams", *args.hyperparams] if args.hyperparams else [])
         + (["--eval-episodes", str(args.eval_episodes)] if args.eval_episodes != 10 else [])
+        + ([f"--output={args.output.relative_to(REPO_ROOT)}"] if args.output != REPO_ROOT / "benchmark.md" else [])
     )
     print(f"Replicate with: {command}")
 
     jobs = [(algo, env_id, seed) for env_id in args.envs for algo in args.algos for seed in args.seeds]
-    todo = [job for job in jobs if not cache_file(args.cache, *job, budgets.get(job[1], -1)).is_file()]
+    todo = [job for job in jobs if not cache_file(args.cache, *job, budgets.get(job[1], -1), overrides).is_file()]
     print(f"{len(jobs) - len(todo)} runs cached, {len(todo)} to run")
     if todo and not args.report_only:
         # spawn: every run starts from a fresh interpreter (no state shared between runs)
@@ -268,11 +287,11 @@ def main() -> None:
             for algo, env_id, seed in todo:
                 log_folder = str(args.cache / env_id / "logs" / f"seed{seed}")
                 pending[(algo, env_id, seed)] = pool.apply_async(
-                    run_one, (algo, env_id, seed, budgets.get(env_id, -1), args.eval_episodes, log_folder)
+                    run_one, (algo, env_id, seed, budgets.get(env_id, -1), args.eval_episodes, log_folder, overrides)
                 )
             for (algo, env_id, seed), handle in pending.items():
                 result = handle.get()
-                path = cache_file(args.cache, algo, env_id, seed, budgets.get(env_id, -1))
+                path = cache_file(args.cache, algo, env_id, seed, budgets.get(env_id, -1), overrides)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(result))
                 print(
@@ -283,7 +302,7 @@ def main() -> None:
 
     results = []
     for job in jobs:
-        path = cache_file(args.cache, *job, budgets.get(job[1], -1))
+        path = cache_file(args.cache, *job, budgets.get(job[1], -1), overrides)
         if path.is_file():
             results.append(json.loads(path.read_text()))
     if not results:
@@ -295,9 +314,9 @@ def main() -> None:
     for env_id in dict.fromkeys(r["env"] for r in results):
         runs = {algo: [r for r in results if r["env"] == env_id and r["algo"] == algo] for algo in args.algos}
         runs = {algo: algo_runs for algo, algo_runs in runs.items() if algo_runs}
-        plots[env_id] = args.plots / f"{env_id}.png"
+        plots[env_id] = args.plots / f"{args.output.stem}_{env_id}.png"
         plot_env(env_id, runs, gym.spec(env_id).reward_threshold, plots[env_id])
-    print(write_report(results, args.output, plots, command))
+    print(write_report(results, args.output, plots, command, overrides))
 
 
 if __name__ == "__main__":
