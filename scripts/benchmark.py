@@ -209,15 +209,13 @@ def write_report(
                 f"| {np.median([r['steps_per_s'] for r in runs]):,.0f} |"
             )
     for env_id in dict.fromkeys(r["env"] for r in results):
-        speed = {
-            algo: np.median([r["steps_per_s"] for r in results if r["env"] == env_id and r["algo"] == algo])
-            for algo in ("reinforce", "a2c")
-            if any(r["env"] == env_id and r["algo"] == algo for r in results)
-        }
-        if len(speed) == 2:
+        env_runs = {algo: [r for r in results if r["env"] == env_id and r["algo"] == algo] for algo in ("reinforce", "a2c")}
+        if all(env_runs.values()):
+            speed = {algo: np.median([r["steps_per_s"] for r in runs]) for algo, runs in env_runs.items()}
+            n_envs = {algo: runs[0]["n_envs"] for algo, runs in env_runs.items()}
             lines.append(
                 f"\n{env_id}: REINFORCE trains at {speed['reinforce'] / speed['a2c']:.2f}x A2C's env steps per second "
-                "(each with its zoo n_envs)."
+                f"(median steps/s; n_envs: REINFORCE {n_envs['reinforce']}, A2C {n_envs['a2c']})."
             )
     lines += ["", "Per seed (final eval mean, steps-to-solve, steps/s):", ""]
     for r in results:
@@ -235,6 +233,10 @@ def write_report(
     text = "\n".join(lines)
     output.write_text(text)
     return text
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def main() -> None:
@@ -265,6 +267,7 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, default=REPO_ROOT / "docs" / "benchmark")
     parser.add_argument("--report-only", action="store_true", help="Write the report from the cached runs only")
     args = parser.parse_args()
+    args.output, args.plots = args.output.resolve(), args.plots.resolve()
     budgets = {env_id: int(float(n)) for env_id, n in (item.split("=") for item in args.n_timesteps)}
     overrides = {key: yaml.safe_load(value) for key, value in (item.split(":", 1) for item in args.hyperparams)}
 
@@ -273,7 +276,7 @@ def main() -> None:
         + (["--n-timesteps", *args.n_timesteps] if args.n_timesteps else [])
         + (["--hyperparams", *args.hyperparams] if args.hyperparams else [])
         + (["--eval-episodes", str(args.eval_episodes)] if args.eval_episodes != 10 else [])
-        + ([f"--output={args.output.relative_to(REPO_ROOT)}"] if args.output != REPO_ROOT / "benchmark.md" else [])
+        + ([f"--output={_relative(args.output)}"] if args.output != REPO_ROOT / "benchmark.md" else [])
     )
     print(f"Replicate with: {command}")
 
