@@ -83,14 +83,16 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
 
     :param trial: Optuna trial
     :param n_actions: Number of continuous actions (unused)
-    :param n_envs: Number of envs: ``n_episodes`` is rounded up to a multiple of it (every env plays the same number
-        of episodes)
+    :param n_envs: Number of envs: ``n_episodes`` is sampled among multiples of it
     :param additional_args: rl-zoo3's extra arguments (HER settings, unused)
     :return: REINFORCE constructor arguments
     """
     learning_rate = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
     one_minus_gamma = trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
-    n_episodes = trial.suggest_categorical("n_episodes", [1, 2, 4, 8, 16, 32])
+    # multiples of n_envs only: every env plays the same number of episodes
+    n_episodes = trial.suggest_categorical(
+        "n_episodes", sorted({math.ceil(n / n_envs) * n_envs for n in (1, 2, 4, 8, 16, 32)})
+    )
     net_arch = trial.suggest_categorical("net_arch", ["tiny", "small", "medium"])
     activation_fn = trial.suggest_categorical("activation_fn", ["tanh", "relu"])
     use_baseline = trial.suggest_categorical("use_baseline", [False, True])
@@ -101,7 +103,7 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     sampled_params: dict[str, Any] = {
         "learning_rate": learning_rate,
         "one_minus_gamma": one_minus_gamma,
-        "n_episodes": math.ceil(n_episodes / n_envs) * n_envs,
+        "n_episodes": n_episodes,
         "net_arch": net_arch,
         "activation_fn": activation_fn,
         "use_baseline": use_baseline,
@@ -115,7 +117,6 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
 
     # Display true values
     trial.set_user_attr("gamma", 1 - one_minus_gamma)
-    trial.set_user_attr("n_episodes", sampled_params["n_episodes"])
 
     return convert_reinforce_params(sampled_params)
 
