@@ -1,0 +1,220 @@
+"""
+rl-zoo3 integration: ``reinforce`` as a zoo algorithm, with its Optuna sampler and default hyperparameters.
+
+Nothing here runs when ``rl_zoo3`` is imported: :func:`register` adds REINFORCE to rl-zoo3's tables when called,
+and the command line calls it before handing over to rl-zoo3's own entry points::
+
+    python -m sb3_reinforce.zoo train --algo reinforce --env CartPole-v1
+    python -m sb3_reinforce.zoo enjoy --algo reinforce --env CartPole-v1 -f logs/
+    python -m sb3_reinforce.zoo train --algo reinforce --env CartPole-v1 -optimize --n-trials 20 --n-jobs 2
+
+(``sb3-reinforce-zoo`` is the same command, installed as a console script.) Every argument of the rl-zoo3 script
+is accepted. For ``train --algo reinforce`` without ``-conf``, the hyperparameters shipped with this package
+(:data:`HYPERPARAMS_PATH`) are used. From Python, pass that path to ``ExperimentManager(..., config=...)``.
+"""
+
+import argparse
+import math
+import runpy
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+try:
+    import optuna
+    from rl_zoo3 import hyperparams_opt
+    from rl_zoo3 import utils as zoo_utils
+except ImportError as e:  # pragma: no cover - depends on the installed extras
+    raise ImportError("sb3_reinforce.zoo needs rl-zoo3 and optuna: pip install 'sb3-reinforce[zoo]'") from e
+from torch import nn
+
+from sb3_reinforce.reinforce import REINFORCE
+
+ALGO_NAME = "reinforce"
+
+
+def _find_hyperparams_path() -> Path:
+    # Installed (wheel): package data. Source checkout: ``sb3_reinforce/hyperparams`` is a symlink to the top-level
+    # ``hyperparams/`` folder; where symlinks are not checked out (some Windows setups), use that folder directly.
+    packaged = Path(__file__).parent / "hyperparams" / f"{ALGO_NAME}.yml"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).parent.parent / "hyperparams" / f"{ALGO_NAME}.yml"
+
+
+#: Default hyperparameters of ``reinforce`` for rl-zoo3 (one block per env id, plus the ``atari`` fallback)
+HYPERPARAMS_PATH = _find_hyperparams_path()
+
+# Network sizes the sampler chooses from (the value layers are only built with a learned baseline)
+NET_ARCHS = {
+    "tiny": dict(pi=[64], vf=[64]),
+    "small": dict(pi=[64, 64], vf=[64, 64]),
+    "medium": dict(pi=[256, 256], vf=[256, 256]),
+}
+ACTIVATION_FNS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
+    """
+    Turn the values sampled by :func:`sample_reinforce_params` (``trial.params``) into REINFORCE constructor
+    arguments. rl-zoo3 also calls it to load a trial from a study (``--storage ... --study-name ... --trial-id``).
+
+    :param sampled_params: Optuna parameters: ``one_minus_gamma``, ``net_arch`` and ``activation_fn`` by name, the
+        others as constructor arguments
+    :return: REINFORCE constructor arguments (``policy_kwargs`` holds the network)
+    """
+    hyperparams = sampled_params.copy()
+    if "one_minus_gamma" in hyperparams:
+        hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
+    policy_kwargs = {}
+    if "net_arch" in hyperparams:
+        policy_kwargs["net_arch"] = NET_ARCHS[hyperparams.pop("net_arch")]
+    if "activation_fn" in hyperparams:
+        policy_kwargs["activation_fn"] = ACTIVATION_FNS[hyperparams.pop("activation_fn")]
+    if policy_kwargs:
+        hyperparams["policy_kwargs"] = policy_kwargs
+    return hyperparams
+
+
+def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for REINFORCE hyperparameters (same signature as rl-zoo3's samplers).
+
+    :param trial: Optuna trial
+    :param n_actions: Number of continuous actions (unused)
+    :param n_envs: Number of envs: ``n_episodes`` is sampled among multiples of it
+    :param additional_args: rl-zoo3's extra arguments (HER settings, unused)
+    :return: REINFORCE constructor arguments
+    """
+    learning_rate = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+    one_minus_gamma = trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
+    # multiples of n_envs only: every env plays the same number of episodes
+    n_episodes = trial.suggest_categorical(
+        "n_episodes", sorted({math.ceil(n / n_envs) * n_envs for n in (1, 2, 4, 8, 16, 32)})
+    )
+    net_arch = trial.suggest_categorical("net_arch", ["tiny", "small", "medium"])
+    activation_fn = trial.suggest_categorical("activation_fn", ["tanh", "relu"])
+    use_baseline = trial.suggest_categorical("use_baseline", [False, True])
+    normalize_advantage = trial.suggest_categorical("normalize_advantage", [False, True])
+    ent_coef = trial.suggest_float("ent_coef", 1e-8, 0.1, log=True)
+    max_grad_norm = trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True)
+
+    sampled_params: dict[str, Any] = {
+        "learning_rate": learning_rate,
+        "one_minus_gamma": one_minus_gamma,
+        "n_episodes": n_episodes,
+        "net_arch": net_arch,
+        "activation_fn": activation_fn,
+        "use_baseline": use_baseline,
+        "normalize_advantage": normalize_advantage,
+        "ent_coef": ent_coef,
+        "max_grad_norm": max_grad_norm,
+    }
+    if use_baseline:
+        # vf_coef only weighs the baseline's loss: sampled only when there is one
+        sampled_params["vf_coef"] = trial.suggest_float("vf_coef", 0.1, 1.0)
+
+    # Display true values
+    trial.set_user_attr("gamma", 1 - one_minus_gamma)
+
+    return convert_reinforce_params(sampled_params)
+
+
+def register() -> None:
+    """
+    Add ``reinforce`` to rl-zoo3's algorithm, sampler and converter tables. Calling it again changes nothing.
+
+    ``rl_zoo3`` itself is left as it is until this is called: ``import rl_zoo3`` never registers REINFORCE.
+    """
+    zoo_utils.ALGOS[ALGO_NAME] = REINFORCE
+    hyperparams_opt.HYPERPARAMS_SAMPLER[ALGO_NAME] = sample_reinforce_params
+    hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_reinforce_params
+
+
+def _run_train() -> None:
+    from rl_zoo3.train import train
+
+    train()
+
+
+def _run_enjoy() -> None:
+    from rl_zoo3.enjoy import enjoy
+
+    enjoy()
+
+
+def _run_record_video() -> None:
+    # rl-zoo3's record_video is a script (its code sits under ``if __name__ == "__main__"``)
+    runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True)
+
+
+def _run_plot_train() -> None:
+    from rl_zoo3.plots import plot_train
+
+    plot_train()
+
+
+def _run_plot_from_file() -> None:
+    from rl_zoo3.plots import plot_from_file
+
+    plot_from_file()
+
+
+def _run_all_plots() -> None:
+    from rl_zoo3.plots import all_plots
+
+    all_plots()
+
+
+SCRIPTS: dict[str, Callable[[], None]] = {
+    "train": _run_train,
+    "enjoy": _run_enjoy,
+    "record_video": _run_record_video,
+    "plot_train": _run_plot_train,
+    "plot_from_file": _run_plot_from_file,
+    "all_plots": _run_all_plots,
+}
+
+
+def with_default_config(args: Sequence[str]) -> list[str]:
+    """
+    Arguments of ``train`` with ``--conf-file HYPERPARAMS_PATH`` added when the algorithm is ``reinforce`` and no
+    ``-conf``/``--conf-file`` was given (rl-zoo3 would look for ``hyperparams/reinforce.yml`` in its own package).
+    """
+    # parsed the way rl-zoo3's parser will parse them (same option names, prefixes allowed)
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("-conf", "--conf-file", default=None)
+    known, _ = parser.parse_known_args(args)
+    if known.algo == ALGO_NAME and known.conf_file is None:
+        return [*args, "--conf-file", str(HYPERPARAMS_PATH)]
+    return list(args)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """
+    ``sb3-reinforce-zoo <script> [args...]``: register REINFORCE, then run rl-zoo3's ``script`` with ``args``.
+
+    :param argv: Command line without the program name (``sys.argv[1:]`` by default)
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    usage = f"usage: sb3-reinforce-zoo {{{','.join(SCRIPTS)}}} [rl-zoo3 arguments ...]"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage)
+        print("Runs rl-zoo3's script with the 'reinforce' algorithm registered; '<script> -h' lists its arguments.")
+        return
+    script, args = argv[0], argv[1:]
+    if script not in SCRIPTS:
+        raise SystemExit(f"{usage}\nunknown script {script!r}")
+
+    register()
+    if script == "train":
+        args = with_default_config(args)
+    # rl-zoo3's scripts parse sys.argv themselves
+    sys.argv = [f"sb3-reinforce-zoo {script}", *args]
+    SCRIPTS[script]()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""rl-zoo3 integration: registration, the sb3-reinforce-zoo command line, the Optuna sampler and the hyperparameter file."""
+
+import importlib.util
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("rl_zoo3")
+yaml = pytest.importorskip("yaml")
+
+from sb3_reinforce import REINFORCE  # noqa: E402
+from sb3_reinforce.zoo import (  # noqa: E402
+    HYPERPARAMS_PATH,
+    convert_reinforce_params,
+    main,
+    register,
+    sample_reinforce_params,
+    with_default_config,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_ID = "CartPole-v1"
+
+# Keys of a zoo hyperparameter block that rl-zoo3 consumes itself instead of passing them to the constructor
+ZOO_KEYS = {
+    "n_envs",
+    "n_timesteps",
+    "policy",
+    "normalize",
+    "env_wrapper",
+    "vec_env_wrapper",
+    "frame_stack",
+    "callback",
+    "env_kwargs",
+    "monitor_kwargs",
+}
+
+
+def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python -m sb3_reinforce.zoo *args`` in a fresh process, importing this checkout's package."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    env["MPLBACKEND"] = "Agg"
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_reinforce.zoo", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def run_zoo_in_process(*args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``sb3_reinforce.zoo.main(args)`` in this process (faster than a subprocess, for the lighter scripts)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() replaces sys.argv for rl-zoo3's parsers
+    main(list(args))
+
+
+@pytest.fixture(scope="module")
+def trained_folder(tmp_path_factory) -> Path:
+    """A zoo log folder with one short REINFORCE run on CartPole, trained from an unrelated working directory."""
+    log_folder = tmp_path_factory.mktemp("logs")
+    cwd = tmp_path_factory.mktemp("cwd")
+    run_zoo(
+        "train",
+        "--algo",
+        "reinforce",
+        "--env",
+        ENV_ID,
+        "-n",
+        "2000",
+        "--seed",
+        "0",
+        "-f",
+        str(log_folder),
+        "--eval-freq",
+        "1000",
+        "--eval-episodes",
+        "2",
+        "--save-freq",
+        "1000",
+        "-params",
+        "n_envs:2",
+        "n_episodes:4",
+        cwd=cwd,
+    )
+    return log_folder
+
+
+def test_train_writes_zoo_log_folder(trained_folder: Path) -> None:
+    run_dir = trained_folder / "reinforce" / f"{ENV_ID}_1"
+    assert (run_dir / f"{ENV_ID}.zip").is_file()
+    assert (run_dir / "evaluations.npz").is_file()
+    assert list(run_dir.glob("*.monitor.csv"))
+    assert list(run_dir.glob("rl_model_*_steps.zip"))
+    config = yaml.load((run_dir / ENV_ID / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
+    # the packaged defaults were found, and -params overrode one of them
+    assert dict(config)["n_episodes"] == 4
+    args = yaml.load((run_dir / ENV_ID / "args.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert Path(args["conf_file"]) == HYPERPARAMS_PATH
+    model = REINFORCE.load(run_dir / f"{ENV_ID}.zip", device="cpu")
+    assert model.num_timesteps >= 2000
+
+
+def test_enjoy(trained_folder: Path, tmp_path: Path) -> None:
+    result = run_zoo(
+        "enjoy",
+        "--algo",
+        "reinforce",
+        "--env",
+        ENV_ID,
+        "-f",
+        str(trained_folder),
+        "--no-render",
+        "-n",
+        "300",
+        "--deterministic",
+        cwd=tmp_path,
+    )
+    assert "Loading" in result.stdout
+
+
+def test_plots(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_zoo_in_process(
+        "plot_train",
+        "-a",
+        "reinforce",
+        "-e",
+        ENV_ID,
+        "-f",
+        str(trained_folder),
+        "-w",
+        "5",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+    )
+    output = tmp_path / "all_plots"
+    run_zoo_in_process(
+        "all_plots",
+        "-a",
+        "reinforce",
+        "-e",
+        ENV_ID,
+        "-f",
+        str(trained_folder),
+        "--no-display",
+        "-o",
+        str(output),
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+    )
+    assert output.with_suffix(".pkl").is_file()
+
+
+def test_record_video(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if importlib.util.find_spec("moviepy") is None:
+        pytest.skip("record_video needs moviepy")
+    if shutil.which("ffmpeg") is None and importlib.util.find_spec("imageio_ffmpeg") is None:
+        pytest.skip("record_video needs ffmpeg")
+    video_folder = tmp_path / "videos"
+    run_zoo_in_process(
+        "record_video",
+        "--algo",
+        "reinforce",
+        "--env",
+        ENV_ID,
+        "-f",
+        str(trained_folder),
+        "-n",
+        "100",
+        "-o",
+        str(video_folder),
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+    )
+    assert list(video_folder.glob("*.mp4"))
+
+
+def test_optimize_with_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    common = ["--algo", "reinforce", "--env", ENV_ID, "-f", str(tmp_path / "logs"), "--storage", storage]
+    common += ["--study-name", "reinforce-cartpole", "--eval-episodes", "2"]
+    run_zoo(
+        "train",
+        *common,
+        "-n",
+        "1000",
+        "-optimize",
+        "--n-trials",
+        "2",
+        "--n-jobs",
+        "2",
+        "--n-startup-trials",
+        "1",
+        "--n-evaluations",
+        "1",
+        "--sampler",
+        "random",
+        "--no-optim-plots",
+        "--seed",
+        "0",
+        cwd=tmp_path,
+    )
+    study = optuna.load_study(study_name="reinforce-cartpole", storage=storage)
+    assert len(study.trials) == 2
+    assert all(trial.state.is_finished() for trial in study.trials)
+    assert list((tmp_path / "logs" / "reinforce").glob("report_*.csv"))
+
+    # train with the hyperparameters of one trial, read back from the shared study (uses the converter table)
+    run_zoo_in_process(
+        "train",
+        *common,
+        "--trial-id",
+        "1",
+        "-n",
+        "500",
+        "--eval-freq",
+        "-1",
+        "--seed",
+        "0",
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+    )
+    # the optimisation made the folder {ENV_ID}_1, this run the next one
+    config_file = tmp_path / "logs" / "reinforce" / f"{ENV_ID}_2" / ENV_ID / "config.yml"
+    config = yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader)
+    assert dict(config)["learning_rate"] == pytest.approx(study.trials[1].params["learning_rate"])
+
+
+def test_register_is_explicit_and_idempotent() -> None:
+    code = """
+import rl_zoo3
+from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
+from rl_zoo3.utils import ALGOS
+assert "reinforce" not in ALGOS and "reinforce" not in HYPERPARAMS_SAMPLER and "reinforce" not in HYPERPARAMS_CONVERTER
+tables = [dict(ALGOS), dict(HYPERPARAMS_SAMPLER), dict(HYPERPARAMS_CONVERTER)]
+import sb3_reinforce.zoo
+assert "reinforce" not in ALGOS, "importing sb3_reinforce.zoo must not register"
+sb3_reinforce.zoo.register()
+once = [dict(ALGOS), dict(HYPERPARAMS_SAMPLER), dict(HYPERPARAMS_CONVERTER)]
+sb3_reinforce.zoo.register()
+assert [dict(ALGOS), dict(HYPERPARAMS_SAMPLER), dict(HYPERPARAMS_CONVERTER)] == once
+for before, after in zip(tables, once):
+    assert set(after) - set(before) == {"reinforce"}
+    assert all(after[key] is value for key, value in before.items())
+from sb3_reinforce import REINFORCE
+assert ALGOS["reinforce"] is REINFORCE
+"""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_experiment_manager_from_python(tmp_path: Path) -> None:
+    import argparse
+
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    register()
+    manager = ExperimentManager(
+        argparse.Namespace(),
+        "reinforce",
+        ENV_ID,
+        str(tmp_path),
+        n_timesteps=500,
+        eval_freq=-1,
+        seed=0,
+        log_interval=-1,
+        verbose=0,
+        device="cpu",
+        config=str(HYPERPARAMS_PATH),
+    )
+    results = manager.setup_experiment()
+    assert results is not None
+    model, _ = results
+    assert isinstance(model, REINFORCE)
+    manager.learn(model)
+    assert model.num_timesteps >= 500
+
+
+@pytest.mark.parametrize(
+    ("args", "expected_conf"),
+    [
+        (["--algo", "reinforce"], str(HYPERPARAMS_PATH)),
+        (["--algo=reinforce", "--env", ENV_ID], str(HYPERPARAMS_PATH)),
+        (["--algo", "reinforce", "-conf", "mine.yml"], None),
+        (["--algo", "reinforce", "--conf-file=mine.yml"], None),
+        (["--algo", "ppo"], None),
+        ([], None),  # rl-zoo3's default algorithm is ppo
+    ],
+)
+def test_default_config_injection(args: list[str], expected_conf: str | None) -> None:
+    new_args = with_default_config(args)
+    if expected_conf is None:
+        assert new_args == args
+    else:
+        assert new_args == [*args, "--conf-file", expected_conf]
+
+
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_sampler_gives_valid_constructor_arguments(n_envs: int) -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    env = gym.make(ENV_ID)
+    for _ in range(8):
+        trial = study.ask()
+        hyperparams = sample_reinforce_params(trial, n_actions=0, n_envs=n_envs, additional_args={})
+        assert hyperparams["n_episodes"] % n_envs == 0
+        assert 0.97 <= hyperparams["gamma"] < 1.0
+        assert ("vf_coef" in hyperparams) == hyperparams["use_baseline"]
+        model = REINFORCE("MlpPolicy", env, device="cpu", **hyperparams)
+        assert (model.policy.value_net is not None) == hyperparams["use_baseline"]
+        # the converter, as rl-zoo3 uses it to load a trial from a study, gives the same arguments
+        assert convert_reinforce_params(dict(trial.params)) == hyperparams
+        study.tell(trial, 0.0)
+
+
+def load_hyperparams() -> dict:
+    with open(HYPERPARAMS_PATH) as file:
+        return yaml.safe_load(file)
+
+
+def test_hyperparams_file_is_the_top_level_one() -> None:
+    top_level = REPO_ROOT / "hyperparams" / "reinforce.yml"
+    if top_level.is_file():
+        assert HYPERPARAMS_PATH.read_text() == top_level.read_text()
+
+
+@pytest.mark.parametrize("env_id", sorted(load_hyperparams()))
+def test_hyperparams_keys_are_valid(env_id: str) -> None:
+    block = load_hyperparams()[env_id]
+    constructor_args = set(inspect.signature(REINFORCE.__init__).parameters) - {"self", "env"}
+    unknown = set(block) - constructor_args - ZOO_KEYS
+    assert not unknown, f"{env_id}: unknown keys {sorted(unknown)}"
+    assert "n_timesteps" in block and "policy" in block
+    assert isinstance(block["n_timesteps"], (int, float))
+
+
+@pytest.mark.parametrize("env_id", sorted(set(load_hyperparams()) - {"atari"}))
+def test_hyperparams_build_a_model(env_id: str, tmp_path: Path) -> None:
+    import argparse
+
+    import rl_zoo3.import_envs  # noqa: F401
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    if env_id not in gym.registry:
+        pytest.skip(f"{env_id} is not registered (missing extra)")
+    register()
+    manager = ExperimentManager(
+        argparse.Namespace(),
+        "reinforce",
+        env_id,
+        str(tmp_path),
+        eval_freq=-1,
+        seed=0,
+        verbose=0,
+        device="cpu",
+        config=str(HYPERPARAMS_PATH),
+    )
+    try:
+        results = manager.setup_experiment()
+    except (gym.error.DependencyNotInstalled, ImportError) as e:
+        pytest.skip(f"{env_id}: {e}")
+    assert results is not None
+    model, _ = results
+    assert isinstance(model, REINFORCE)
+    assert model.n_envs == load_hyperparams()[env_id].get("n_envs", 1)
+    obs = model.env.reset()
+    assert np.all(np.isfinite(model.predict(obs)[0]))
+    model.env.close()
