@@ -141,6 +141,23 @@ def test_batch_size_only_bounds_memory():
         th.testing.assert_close(results[0][name], results[1][name], rtol=1e-5, atol=1e-6)
 
 
+def test_update_never_evaluates_more_than_batch_size_steps(monkeypatch):
+    """Memory stays bounded: the update's forward passes see at most batch_size steps, and all steps once."""
+    model = REINFORCE("MlpPolicy", make_vec_env(RandomRewardEnv, n_envs=2, seed=0), n_episodes=8, batch_size=5, seed=0)
+    one_rollout(model)
+    seen = []
+    evaluate_actions = model.policy.evaluate_actions
+
+    def spy(obs, actions):
+        seen.append(len(actions))
+        return evaluate_actions(obs, actions)
+
+    monkeypatch.setattr(model.policy, "evaluate_actions", spy)
+    model.train()
+    assert max(seen) <= 5
+    assert sum(seen) == model.rollout_buffer.n_used_steps > 5
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Rollouts: whole episodes, unbiased batches
 
