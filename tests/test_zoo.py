@@ -165,6 +165,8 @@ def test_plots(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_record_video(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if importlib.util.find_spec("moviepy") is None:
         pytest.skip("record_video needs moviepy")
+    if importlib.util.find_spec("pygame") is None:
+        pytest.skip("record_video renders CartPole with pygame (gymnasium[classic-control])")
     if shutil.which("ffmpeg") is None and importlib.util.find_spec("imageio_ffmpeg") is None:
         pytest.skip("record_video needs ffmpeg")
     video_folder = tmp_path / "videos"
