@@ -18,7 +18,6 @@ The wrappers below compose into the chain Karpathy's ``pg-pong.py`` builds by ha
 vectorised env for plain Python.
 """
 
-from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -286,12 +285,11 @@ def make_pong_env(
     :param vec_env_kwargs: Keyword arguments for the VecEnv class
     :return: The vectorised env
     """
-    wrapper: Callable[..., gym.Env] = KarpathyPong
     return make_vec_env(
         env_id,
         n_envs=n_envs,
         seed=seed,
-        wrapper_class=wrapper,
+        wrapper_class=KarpathyPong,
         wrapper_kwargs=dict(per_point=per_point, frame_skip=frame_skip),
         env_kwargs=env_kwargs,
         monitor_dir=monitor_dir,

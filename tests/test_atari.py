@@ -1,8 +1,11 @@
 """Karpathy Pong wrappers (sb3_reinforce.atari): each wrapper on a hand-built input, then one update on real Pong."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 import yaml
 from gymnasium import spaces
 from stable_baselines3.common.monitor import Monitor
@@ -25,6 +28,8 @@ from sb3_reinforce.atari import (
 )
 
 ale_py = pytest.importorskip("ale_py")
+
+HYPERPARAMS = Path(__file__).parent.parent / "hyperparams" / "reinforce.yml"
 
 
 def background_frame() -> np.ndarray:
@@ -195,19 +200,21 @@ def test_karpathy_pong_chain_on_real_env():
     assert v5.unwrapped.ale.getEpisodeFrameNumber() - frames_before == 4  # v5 skips 4 frames itself, no FrameSkip
 
 
+def yaml_blocks() -> dict:
+    with open(HYPERPARAMS) as file:
+        return yaml.load(file, Loader=yaml.UnsafeLoader)  # rl-zoo3's loader
+
+
 def test_yaml_matches_python_preset():
-    with open("hyperparams/reinforce.yml") as file:
-        block = yaml.load(file, Loader=yaml.UnsafeLoader)["PongNoFrameskip-v4"]
+    block = yaml_blocks()["PongNoFrameskip-v4"]
     preset = pong_hyperparameters()
     for key, value in preset.items():
         if key != "policy_kwargs":
             assert block[key] == value, key
-    import torch as th
-    from torch import nn  # noqa: F401 - names rl-zoo3 provides to eval the policy_kwargs string
-
-    assert eval(block["policy_kwargs"]) == preset["policy_kwargs"]
+    # rl-zoo3 evaluates the policy_kwargs string with torch as `th` and torch.nn as `nn` in scope
+    assert eval(block["policy_kwargs"], {"th": th, "nn": th.nn}) == preset["policy_kwargs"]
     assert block["env_wrapper"] == [{"sb3_reinforce.atari.KarpathyPong": {"per_point": True}}]
-    assert th is not None
+    assert yaml_blocks()["ALE/Pong-v5"] == block
 
 
 def test_preset_one_update_on_real_pong():
@@ -219,9 +226,5 @@ def test_preset_one_update_on_real_pong():
     model.learn(1)  # one rollout (one point per env) and one update
     assert model._n_updates == 1 and model.num_timesteps > 0
     assert model.rollout_buffer.observations.dtype == np.int8  # 6,400 bytes a step, no float32 copy of the rollout
-    assert any(not th_equal(a, b) for a, b in zip(params_before, model.policy.parameters(), strict=True))
+    assert any(not th.equal(a, b) for a, b in zip(params_before, model.policy.parameters(), strict=True))
     env.close()
-
-
-def th_equal(a, b) -> bool:
-    return bool((a == b).all())
