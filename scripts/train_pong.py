@@ -1,0 +1,233 @@
+"""Train REINFORCE on Pong from pixels (Karpathy's preset), with checkpoints, resume and a learning curve.
+
+    python scripts/train_pong.py --log-dir logs/pong                    # trains; run it again to resume
+    python scripts/train_pong.py --log-dir logs/pong --plot-only        # curve + summary from what was played
+
+Writes to ``--log-dir``:
+- ``checkpoints/reinforce_pong_<steps>_steps.zip``: every ``--checkpoint-freq`` agent steps; a new run with the
+  same ``--log-dir`` resumes from the latest one (optimizer state included);
+- ``monitor/<i>.monitor.csv``: SB3 Monitor files, one per env (whole games: score ``r``, emulator frames ``l``);
+- ``games.csv``: every finished game as Monitor reports it (``info["episode"]``), stamped with the agent steps so
+  far, so the curve's x-axis is exact across envs and resumes;
+- ``learning_curve.png`` and ``summary.json``: game score vs agent steps and vs games, with Karpathy's running
+  mean (0.99 decay) and the mean of the last 100 games, next to the random policy's score.
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import time
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.logger import configure
+
+RANDOM_SCORE = -20.3  # mean game score of a random UP/DOWN policy (see the Pong issue and scripts/pong_throughput.py)
+KARPATHY_EPISODES = 8000  # games Karpathy's pg-pong.py needed to play slightly better than the built-in AI
+GAMES_FIELDS = ["steps", "game", "score", "frames", "wall_s"]
+
+
+class GameLogger(BaseCallback):
+    """Append every game Monitor reports (``info["episode"]``) to a CSV file, with the agent steps so far."""
+
+    def __init__(self, path: str, n_games: int = 0, wall_offset: float = 0.0) -> None:
+        super().__init__()
+        self.path = path
+        self.n_games = n_games
+        self.wall_offset = wall_offset
+        self.start = time.time()
+
+    def _on_training_start(self) -> None:
+        new = not os.path.exists(self.path)
+        self.file = open(self.path, "a", newline="")  # noqa: SIM115 - closed in _on_training_end
+        self.writer = csv.writer(self.file)
+        if new:
+            self.writer.writerow(GAMES_FIELDS)
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.n_games += 1
+                wall = self.wall_offset + time.time() - self.start
+                self.writer.writerow(
+                    [self.num_timesteps, self.n_games, info["episode"]["r"], info["episode"]["l"], f"{wall:.1f}"]
+                )
+                self.file.flush()
+        return True
+
+    def _on_training_end(self) -> None:
+        self.file.close()
+
+
+def latest_checkpoint(checkpoint_dir: str) -> tuple[str, int] | None:
+    """Path and step count of the newest ``*_<steps>_steps.zip`` checkpoint, or None."""
+    found = []
+    for path in glob.glob(os.path.join(checkpoint_dir, "*_steps.zip")):
+        match = re.search(r"_(\d+)_steps\.zip$", path)
+        if match:
+            found.append((int(match.group(1)), path))
+    if not found:
+        return None
+    steps, path = max(found)
+    return path, steps
+
+
+def read_games(path: str) -> dict[str, np.ndarray]:
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    return {key: np.array([float(row[key]) for row in rows]) for key in GAMES_FIELDS}
+
+
+def truncate_games(path: str, max_steps: int) -> tuple[int, float]:
+    """Drop the games logged after the checkpoint we resume from; return the games and wall time kept."""
+    if not os.path.exists(path):
+        return 0, 0.0
+    with open(path, newline="") as file:
+        rows = [row for row in csv.DictReader(file) if int(row["steps"]) <= max_steps]
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=GAMES_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows), float(rows[-1]["wall_s"]) if rows else 0.0
+
+
+def running_mean(scores: np.ndarray, decay: float = 0.99) -> np.ndarray:
+    """Karpathy's ``running_reward = running_reward * 0.99 + reward_sum * 0.01``, started at the first game."""
+    out = np.empty_like(scores)
+    value = scores[0] if len(scores) else 0.0
+    for i, score in enumerate(scores):
+        value = value * decay + score * (1 - decay) if i else score
+        out[i] = value
+    return out
+
+
+def window_mean(scores: np.ndarray, window: int = 100) -> np.ndarray:
+    cumsum = np.concatenate([[0.0], np.cumsum(scores)])
+    idx = np.arange(1, len(scores) + 1)
+    start = np.maximum(idx - window, 0)
+    return (cumsum[idx] - cumsum[start]) / (idx - start)
+
+
+def summarise_and_plot(log_dir: str, env_id: str) -> dict[str, Any]:
+    games = read_games(os.path.join(log_dir, "games.csv"))
+    scores, steps = games["score"], games["steps"]
+    if len(scores) == 0:
+        raise SystemExit(f"No finished game in {log_dir}/games.csv yet")
+    running, last100 = running_mean(scores), window_mean(scores)
+    summary: dict[str, Any] = {
+        "env_id": env_id,
+        "games": len(scores),
+        "agent_steps": int(steps[-1]),
+        "wall_hours": round(float(games["wall_s"][-1]) / 3600, 2),
+        "steps_per_s": round(float(steps[-1] / max(games["wall_s"][-1], 1e-9)), 1),
+        "first_100_games_mean": round(float(scores[:100].mean()), 2),
+        "last_100_games_mean": round(float(last100[-1]), 2),
+        "best_100_games_mean": round(float(last100[99:].max()), 2) if len(scores) >= 100 else None,
+        "running_mean_0.99": round(float(running[-1]), 2),
+        "random_policy_score": RANDOM_SCORE,
+        "karpathy_games": KARPATHY_EPISODES,
+    }
+    for threshold in (-19, -17, -15, -10, 0):
+        reached = np.flatnonzero(last100[99:] >= threshold) if len(scores) >= 100 else []
+        summary[f"games_to_mean100_{threshold}"] = int(reached[0] + 100) if len(reached) else None
+        summary[f"steps_to_mean100_{threshold}"] = int(steps[reached[0] + 99]) if len(reached) else None
+    with open(os.path.join(log_dir, "summary.json"), "w") as file:
+        json.dump(summary, file, indent=2)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    game_idx = np.arange(1, len(scores) + 1)
+    for ax, x, label in ((axes[0], steps / 1e6, "agent steps (millions)"), (axes[1], game_idx, "games (episodes)")):
+        ax.plot(x, scores, ".", ms=2, alpha=0.3, color="grey", label="game score")
+        ax.plot(x, last100, lw=1.5, label="mean of last 100 games")
+        ax.plot(x, running, lw=1.5, label="running mean (0.99, Karpathy)")
+        ax.axhline(RANDOM_SCORE, ls="--", color="red", lw=1, label=f"random policy ({RANDOM_SCORE})")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("game score (-21..21)")
+    axes[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(
+        f"REINFORCE, Karpathy preset, {env_id}: {len(scores)} games, {steps[-1] / 1e6:.2f}M agent steps, "
+        f"last-100 mean {last100[-1]:.1f} (Karpathy: ~{KARPATHY_EPISODES} games to ~0)"
+    )
+    fig.tight_layout()
+    fig.savefig(os.path.join(log_dir, "learning_curve.png"), dpi=100)
+    plt.close(fig)
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-id", default="PongNoFrameskip-v4")
+    parser.add_argument("--log-dir", default="logs/pong")
+    parser.add_argument("--timesteps", type=float, default=20e6, help="total agent steps, resumes included")
+    parser.add_argument("--n-envs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-freq", type=float, default=250_000, help="agent steps between checkpoints")
+    parser.add_argument("--whole-games", action="store_true", help="one episode per game (default: per point)")
+    parser.add_argument("--kwargs", type=json.loads, default={}, help="JSON overrides of the preset hyperparameters")
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args()
+
+    if args.plot_only:
+        print(json.dumps(summarise_and_plot(args.log_dir, args.env_id), indent=2))
+        return
+
+    import torch as th
+
+    from sb3_reinforce import REINFORCE
+    from sb3_reinforce.atari import make_pong_env, pong_hyperparameters
+
+    th.set_num_threads(1)  # the two env processes need the other cores
+    os.makedirs(args.log_dir, exist_ok=True)
+    checkpoint_dir = os.path.join(args.log_dir, "checkpoints")
+    games_path = os.path.join(args.log_dir, "games.csv")
+    resume = latest_checkpoint(checkpoint_dir)
+
+    env = make_pong_env(
+        args.env_id,
+        n_envs=args.n_envs,
+        # a resumed run must not replay the games of the first one
+        seed=args.seed + (resume[1] if resume else 0),
+        per_point=not args.whole_games,
+        monitor_dir=os.path.join(args.log_dir, "monitor"),
+        # append to the Monitor files when resuming (without rewriting their header)
+        monitor_kwargs=dict(override_existing=resume is None),
+    )
+    if resume is None:
+        if os.path.exists(games_path):
+            os.remove(games_path)
+        hyperparams = {**pong_hyperparameters(), **args.kwargs}
+        model = REINFORCE("MlpPolicy", env, seed=args.seed, device="cpu", verbose=1, **hyperparams)
+        n_games, wall_offset = 0, 0.0
+    else:
+        path, steps = resume
+        print(f"Resuming from {path}")
+        model = REINFORCE.load(path, env=env, device="cpu")
+        n_games, wall_offset = truncate_games(games_path, steps)
+    model.set_logger(configure(os.path.join(args.log_dir, f"sb3_log_{model.num_timesteps}"), ["stdout", "csv"]))
+
+    callbacks = CallbackList(
+        [
+            CheckpointCallback(max(int(args.checkpoint_freq) // args.n_envs, 1), checkpoint_dir, name_prefix="reinforce_pong"),
+            GameLogger(games_path, n_games=n_games, wall_offset=wall_offset),
+        ]
+    )
+    try:
+        model.learn(int(args.timesteps) - model.num_timesteps, callback=callbacks, reset_num_timesteps=False)
+    finally:
+        model.save(os.path.join(checkpoint_dir, f"reinforce_pong_{model.num_timesteps}_steps"))
+        env.close()
+    print(json.dumps(summarise_and_plot(args.log_dir, args.env_id), indent=2))
+
+
+if __name__ == "__main__":
+    main()
