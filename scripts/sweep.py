@@ -75,11 +75,14 @@ def plot(results: dict[tuple[float, float], list[dict[str, Any]]], path: Path) -
     ]
     for ax, (values, title, cmap, fmt) in zip(axes, panels, strict=True):
         image = ax.imshow(values, cmap=cmap, aspect="auto")
+        ax.set_facecolor("lightgrey")  # cells with no value (no seed solved)
         fig.colorbar(image, ax=ax)
         for i in range(len(GAMMAS)):
             for j in range(len(LEARNING_RATES)):
-                text = "not solved" if math.isnan(values[i, j]) else fmt.format(values[i, j])
-                ax.text(j, i, f"{text}\n{notes[i, j]}", ha="center", va="center", fontsize=8, color="w")
+                missing = math.isnan(values[i, j])
+                text = "not solved" if missing else fmt.format(values[i, j])
+                color = "k" if missing else "w"
+                ax.text(j, i, f"{text}\n{notes[i, j]}", ha="center", va="center", fontsize=8, color=color)
         ax.set_xticks(range(len(LEARNING_RATES)), [f"{lr:g}" for lr in LEARNING_RATES])
         ax.set_yticks(range(len(GAMMAS)), [f"{g:g}" for g in GAMMAS])
         ax.set_xlabel("learning rate")
