@@ -15,6 +15,7 @@ Finished runs are cached under --results (one JSON per env, variant, seed and le
 import argparse
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,11 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Non
         grid = np.linspace(0, timesteps, 200)
         for name, runs in by_variant.items():
             curves = np.array([learning_curve(run["episodes"], grid) for run in runs])
-            with np.errstate(all="ignore"):
-                mean = np.nanmean(curves, axis=0)
+            with warnings.catch_warnings():  # NaN before the first WINDOW episodes of every seed
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, low, high = np.nanmean(curves, axis=0), np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
             ax.plot(grid, mean, label=name)
-            ax.fill_between(grid, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.15)
+            ax.fill_between(grid, low, high, alpha=0.15)
         ax.axhline(SOLVED[env_id], color="grey", linestyle=":", linewidth=1)
         n_seeds = len(next(iter(by_variant.values())))
         ax.set_title(f"{env_id} ({n_seeds} seeds: mean, band = min-max)")
