@@ -47,6 +47,12 @@ LABELS = {
 }
 FULL = dict(timesteps=150_000, n_batches=100, n_reference_batches=100, n_value_batches=20, value_fit_steps=1000)
 QUICK = dict(timesteps=500, n_batches=2, n_reference_batches=2, n_value_batches=1, value_fit_steps=10)
+# Batch-size study, at the "middle" checkpoint: episodes per batch, and its own (smaller) settings; the value
+# network is fitted on value_episodes episodes whatever the batch size, and there is no reference gradient.
+BATCH_SIZES = {"full": (2, 4, 8, 16, 32), "quick": (2, 4)}
+BATCH_ESTIMATORS = ("reward_to_go", "batch_baseline", "value_baseline")
+BATCH_FULL = dict(n_batches=50, n_reference_batches=0, value_fit_steps=1000, value_episodes=160)
+BATCH_QUICK = dict(n_batches=2, n_reference_batches=0, value_fit_steps=10, value_episodes=4)
 
 
 class CheckpointSaver(EpisodeRecorder):
@@ -93,7 +99,13 @@ def train(folder: str, timesteps: int, seed: int) -> dict[str, Any]:
     return {"checkpoints": saver.saved, "episodes": saver.episodes}
 
 
-def diagnose(checkpoint: dict[str, Any], seed: int, settings: dict[str, int]) -> dict[str, Any]:
+def diagnose(
+    checkpoint: dict[str, Any],
+    seed: int,
+    settings: dict[str, int],
+    n_episodes: int = 8,
+    estimators: tuple[str, ...] = ESTIMATORS,
+) -> dict[str, Any]:
     import torch
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -105,11 +117,11 @@ def diagnose(checkpoint: dict[str, Any], seed: int, settings: dict[str, int]) ->
     stats = gradient_statistics(
         model,
         n_batches=settings["n_batches"],
-        estimators=ESTIMATORS,
-        n_episodes=8,
+        estimators=estimators,
+        n_episodes=n_episodes,
         n_reference_batches=settings["n_reference_batches"],
         reference_estimator="value_baseline",
-        env=make_vec_env(ENV_ID, n_envs=8, seed=seed),
+        env=make_vec_env(ENV_ID, n_envs=min(n_episodes, 8), seed=seed),
         n_value_batches=settings["n_value_batches"],
         value_fit_steps=settings["value_fit_steps"],
         seed=seed,
@@ -174,6 +186,63 @@ def table(results: dict[str, dict[str, Any]], settings: dict[str, int]) -> str:
     )
 
 
+def plot_batch_size(results: dict[int, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = np.array(list(results))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name in BATCH_ESTIMATORS:
+        variance = np.array([results[n]["estimators"][name]["variance"] for n in sizes])
+        snr = np.array([results[n]["estimators"][name]["snr"] for n in sizes])
+        axes[0].plot(sizes, variance, "o-", label=LABELS[name])
+        axes[1].plot(sizes, snr, "o-", label=LABELS[name])
+    first = results[int(sizes[0])]["estimators"]["reward_to_go"]
+    axes[0].plot(sizes, first["variance"] * sizes[0] / sizes, "k:", label="1/N from the first G_t point")
+    axes[1].plot(sizes, first["snr"] * np.sqrt(sizes / sizes[0]), "k:", label="sqrt(N) from the first G_t point")
+    for ax, title in zip(
+        axes, ["variance of the estimate (trace of covariance)", "SNR ||mean|| / sqrt(variance)"], strict=True
+    ):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("episodes per batch N")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    middle = next(iter(results.values()))
+    fig.suptitle(
+        f"{ENV_ID}, middle checkpoint ({middle['num_timesteps']} steps): batch size, {middle['settings']['n_batches']} "
+        "batches per point"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def batch_size_table(results: dict[int, dict[str, Any]]) -> str:
+    rows = []
+    for n, result in results.items():
+        for name in BATCH_ESTIMATORS:
+            stats = result["estimators"][name]
+            rows.append(
+                [
+                    n,
+                    LABELS[name],
+                    f"{stats['variance']:.3g}",
+                    f"{stats['snr']:.3f}",
+                    f"{result['value_explained_variance']:.2f}",
+                ]
+            )
+    middle = next(iter(results.values()))
+    return (
+        f"Middle checkpoint ({middle['num_timesteps']} steps); {middle['settings']['n_batches']} batches per batch size; "
+        f"V(s) fitted on about {middle['settings']['value_episodes']} other episodes; "
+        "V explained variance: on the measured batches.\n\n"
+        + markdown_table(["episodes per batch", "estimator", "variance", "SNR", "V explained variance"], rows)
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings, for the tests")
@@ -193,7 +262,27 @@ def main(argv: list[str] | None = None) -> None:
     diagnostics = run_cached(jobs, args.results, workers=args.workers)
     results = {name: diagnostics[f"diagnostics_{name}"] for name in CHECKPOINTS}
 
+    batch_settings = BATCH_QUICK if args.quick else BATCH_FULL
+    batch_sizes = BATCH_SIZES["quick" if args.quick else "full"]
+    jobs = {
+        f"batch_size_{n}": (
+            diagnose,
+            (
+                checkpoints["middle"],
+                args.seed + 2,
+                {**batch_settings, "n_value_batches": max(1, batch_settings["value_episodes"] // n)},
+                n,
+                BATCH_ESTIMATORS,
+            ),
+        )
+        for n in batch_sizes
+    }
+    by_size = run_cached(jobs, args.results, workers=args.workers)
+    by_size = {n: by_size[f"batch_size_{n}"] for n in batch_sizes}
+
     suffix = "_quick" if args.quick else ""
+    plot_batch_size(by_size, args.figures / f"variance_batch_size{suffix}.png")
+    (args.figures / f"variance_batch_size{suffix}.md").write_text(batch_size_table(by_size))
     plot(results, args.figures / f"variance{suffix}.png")
     (args.figures / f"variance{suffix}.md").write_text(table(results, settings))
     (args.figures / f"variance{suffix}.json").write_text(json.dumps(results, indent=1))
