@@ -173,3 +173,16 @@ def test_rejects_bad_arguments():
         gradient_statistics(model, n_batches=1, env=make_env())
     with pytest.raises(ValueError, match="spaces"):
         gradient_statistics(model, env=DummyVecEnv([lambda: gym.make("CartPole-v1")]))
+
+
+def test_continuous_actions_and_model_with_value_net():
+    # Gaussian policy (log_std is a policy parameter) and a model with its own value network, left out
+    model = REINFORCE(
+        "MlpPolicy", "Pendulum-v1", n_episodes=1, gamma=0.9, use_baseline=True, policy_kwargs=dict(net_arch=[8]), seed=0
+    )
+    names = [name for name, _ in model.policy.named_parameters()]
+    params = policy_parameters(model)
+    assert len(params) < len(names) and "log_std" in names
+    stats = gradient_statistics(model, n_batches=2, n_reference_batches=1, n_value_batches=1, value_fit_steps=2, seed=0)
+    assert stats["value_baseline"].gradients.shape == (2, sum(p.numel() for p in params))
+    assert np.all(np.isfinite(stats["value_baseline"].gradients))
