@@ -55,6 +55,7 @@ def plot(results: dict[tuple[float, float], list[dict[str, Any]]], path: Path) -
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
 
     final = np.array([[np.mean([r["final_return"] for r in results[lr, g]]) for lr in LEARNING_RATES] for g in GAMMAS])
     solve = np.full(final.shape, np.nan)
@@ -81,8 +82,17 @@ def plot(results: dict[tuple[float, float], list[dict[str, Any]]], path: Path) -
             for j in range(len(LEARNING_RATES)):
                 missing = math.isnan(values[i, j])
                 text = "not solved" if missing else fmt.format(values[i, j])
-                color = "k" if missing else "w"
-                ax.text(j, i, f"{text}\n{notes[i, j]}", ha="center", va="center", fontsize=8, color=color)
+                outline = [] if missing else [patheffects.withStroke(linewidth=2, foreground="k")]
+                ax.text(
+                    j,
+                    i,
+                    f"{text}\n{notes[i, j]}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="k" if missing else "w",
+                    path_effects=outline,
+                )
         ax.set_xticks(range(len(LEARNING_RATES)), [f"{lr:g}" for lr in LEARNING_RATES])
         ax.set_yticks(range(len(GAMMAS)), [f"{g:g}" for g in GAMMAS])
         ax.set_xlabel("learning rate")
