@@ -1,0 +1,450 @@
+"""Diagnostics of the policy-gradient estimate: how noisy each REINFORCE estimator is at given parameters.
+
+:func:`gradient_statistics` samples independent batches of whole episodes with a model's current policy and
+computes, on every batch, the policy-gradient estimate under several choices of the weight ``A_t`` of
+``grad log pi(a_t|s_t)``. Comparing the spread of these estimates measures the variance-reduction claims of
+the policy-gradient literature (returns-to-go, baselines, normalisation) at one point of a training run.
+"""
+
+import dataclasses
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.utils import explained_variance
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from torch import nn
+
+from sb3_reinforce.buffers import (
+    DictEpisodicRolloutBuffer,
+    EpisodicRolloutBuffer,
+    discounted_returns_to_go,
+    normalize,
+    whole_episode_returns,
+)
+from sb3_reinforce.reinforce import REINFORCE
+
+#: Every estimator :func:`gradient_statistics` knows, in the order of the lecture: the weight ``A_t`` of
+#: ``grad log pi(a_t|s_t)`` is
+#:
+#: - ``"return"``: the discounted return of the whole episode ``R(tau)`` (before the causality argument),
+#: - ``"reward_to_go"``: the return-to-go ``G_t``,
+#: - ``"batch_baseline"``: ``G_t`` minus its mean over the batch's steps,
+#: - ``"normalized"``: ``G_t`` standardised over the batch's steps (mean 0, std 1),
+#: - ``"value_baseline"``: ``G_t - V(s_t)`` with ``V`` a value network fitted beforehand on separate rollouts.
+ESTIMATORS = ("return", "reward_to_go", "batch_baseline", "normalized", "value_baseline")
+
+# Module names of the value-function parts of a REINFORCEPolicy: their parameters are not policy parameters.
+_VALUE_MODULES = ("value_net.", "mlp_extractor.value_net.", "vf_features_extractor.")
+
+
+@dataclass
+class EstimatorStatistics:
+    """
+    Statistics of one estimator over ``K`` independent batches (``gradients`` has shape ``(K, n_params)``).
+
+    :param variance: Trace of the covariance of the per-batch estimate, ``sum_k ||g_k - mean||^2 / (K - 1)``
+        (the expected squared distance of one batch's estimate to the mean estimate)
+    :param cosine_similarity: Mean over batches of ``cos(g_k, reference_gradient)``: how well one batch points
+        in the direction of the high-sample reference gradient (scale-free, comparable across estimators)
+    :param snr: Signal-to-noise ratio ``||mean|| / sqrt(variance)``: the norm of the mean estimate over the
+        root-mean-square norm of one batch's noise (scale-free; slightly biased upwards for small ``K``, as
+        ``||mean||^2`` contains ``variance / K`` of noise)
+    :param mean_cosine_similarity: ``cos(mean, reference_gradient)``: the direction of the mean estimate
+        (close to 1 for an unbiased estimator when ``K`` and the reference are large)
+    :param mean_gradient: Mean of the per-batch estimates, shape ``(n_params,)``
+    :param gradients: Every per-batch estimate, shape ``(K, n_params)``
+    """
+
+    variance: float
+    cosine_similarity: float
+    snr: float
+    mean_cosine_similarity: float
+    mean_gradient: np.ndarray
+    gradients: np.ndarray = field(repr=False)
+
+    def summary(self) -> dict[str, float]:
+        """The scalar statistics (no arrays), e.g. for a JSON file or a table."""
+        return {
+            "variance": self.variance,
+            "cosine_similarity": self.cosine_similarity,
+            "snr": self.snr,
+            "mean_cosine_similarity": self.mean_cosine_similarity,
+            "mean_gradient_norm": float(np.linalg.norm(self.mean_gradient)),
+        }
+
+
+@dataclass
+class GradientStatistics:
+    """
+    Result of :func:`gradient_statistics`.
+
+    :param estimators: The statistics of every requested estimator, by name
+    :param reference_gradient: The high-sample reference gradient, shape ``(n_params,)`` (NaN without
+        reference batches)
+    :param n_episodes: Episodes per batch
+    :param mean_episode_return: Mean undiscounted return of the episodes of the ``K`` batches
+    :param mean_episode_length: Mean length of those episodes
+    :param value_explained_variance: Explained variance of the fitted ``V(s)`` on the returns-to-go of the
+        ``K`` batches, which it was not fitted on (NaN when no value network was fitted)
+    """
+
+    estimators: dict[str, EstimatorStatistics]
+    reference_gradient: np.ndarray
+    n_episodes: int
+    mean_episode_return: float
+    mean_episode_length: float
+    value_explained_variance: float
+
+    def __getitem__(self, name: str) -> EstimatorStatistics:
+        return self.estimators[name]
+
+    def summary(self) -> dict[str, Any]:
+        """The scalar statistics of every estimator and of the batches (no arrays)."""
+        return {
+            "n_episodes": self.n_episodes,
+            "mean_episode_return": self.mean_episode_return,
+            "mean_episode_length": self.mean_episode_length,
+            "value_explained_variance": self.value_explained_variance,
+            "estimators": {name: stats.summary() for name, stats in self.estimators.items()},
+        }
+
+
+class _NoOpCallback(BaseCallback):
+    def _on_step(self) -> bool:
+        return True
+
+
+@dataclass
+class _Batch:
+    """The used steps of one rollout, flattened in the buffer's row-major order."""
+
+    observations: th.Tensor | dict[str, th.Tensor]
+    actions: th.Tensor
+    returns_to_go: np.ndarray  # (n_used,), float64
+    episode_returns: np.ndarray  # (n_used,), R(tau) of the step's episode, float64
+    undiscounted_returns: np.ndarray  # (n_episodes,)
+    n_episodes: int
+
+
+def policy_parameters(model: REINFORCE) -> list[nn.Parameter]:
+    """
+    The parameters of ``model``'s policy that the log-likelihood depends on: every parameter of the policy but
+    those of its value network, in ``named_parameters`` order (the order of the flattened gradients).
+    """
+    return [param for name, param in model.policy.named_parameters() if not name.startswith(_VALUE_MODULES)]
+
+
+def gradient_statistics(
+    model: REINFORCE,
+    n_batches: int = 32,
+    estimators: Sequence[str] = ESTIMATORS,
+    n_episodes: int | None = None,
+    n_reference_batches: int = 64,
+    reference_estimator: str = "reward_to_go",
+    env: VecEnv | str | None = None,
+    n_value_batches: int = 16,
+    value_fit_steps: int = 500,
+    seed: int | None = None,
+) -> GradientStatistics:
+    """
+    Sample ``n_batches`` independent batches of ``n_episodes`` whole episodes with the model's current policy and
+    compute, on each, the policy-gradient estimate under each estimator of :data:`ESTIMATORS`.
+
+    **The estimate.** On a batch of ``N`` episodes, the estimate is the textbook
+    ``g = (1/N) sum_episodes sum_t A_t grad log pi(a_t|s_t)``, flattened over the policy's parameters
+    (:func:`policy_parameters`: the value network, if any, is left out). It is an unbiased estimate of
+    ``grad J`` for ``A_t = R(tau)``, ``G_t`` and ``G_t - V(s_t)`` with a ``V`` fixed before the batch is
+    drawn. The batch-mean baseline is estimated from the batch itself and is slightly biased (on one-step
+    episodes its mean is exactly ``(1 - 1/N) grad J``); normalisation also rescales the estimate by a random
+    factor, so only its direction is comparable (its ``variance`` is on another scale: compare ``snr`` and
+    ``cosine_similarity``). REINFORCE's own loss is this estimate times ``N / N_steps`` (see :class:`REINFORCE`).
+
+    **The reference gradient** is the mean of ``reference_estimator`` over ``n_reference_batches`` further
+    batches, independent of the ``K`` batches. The **learned baseline** is a fresh value network (a new
+    features extractor of the policy's class, then two tanh layers of 64 units) fitted by Adam to the
+    returns-to-go of ``n_value_batches`` further batches, with targets standardised. The model's own policy and
+    value network are never changed.
+
+    **Side effects.** None on the model: its parameters, ``num_timesteps``, ``_last_obs``, episode-info
+    buffers, logger, training mode, ``n_episodes`` and the global torch random state are what they were. The
+    batches are played in a separate env: ``env`` (a ``VecEnv`` with the model's spaces, or an env id given to
+    ``make_vec_env``) or, by default, a new copy of the model's env built from its spec.
+
+    :param model: A REINFORCE model (its ``gamma`` and ``bootstrap_truncated`` are used)
+    :param n_batches: Number ``K >= 2`` of independent batches the statistics are measured on
+    :param estimators: Names of the estimators to compare, among :data:`ESTIMATORS`
+    :param n_episodes: Episodes per batch (default: the model's ``n_episodes``), rounded up to a multiple of the
+        number of envs of the diagnostic env
+    :param n_reference_batches: Number of batches averaged into the reference gradient (0: no reference, the
+        cosine similarities are NaN)
+    :param reference_estimator: Estimator of the reference gradient; it should be unbiased
+    :param env: Env the batches are played in (default: a copy of the model's env)
+    :param n_value_batches: Number of batches the learned baseline is fitted on
+    :param value_fit_steps: Adam steps of the value fit (minibatches of 4096 steps)
+    :param seed: Seed of the diagnostic env and of torch's random generator inside the call
+    :return: The statistics of every estimator
+    """
+    estimators = tuple(estimators)
+    for name in (*estimators, reference_estimator):
+        if name not in ESTIMATORS:
+            raise ValueError(f"Unknown estimator {name!r}: choose among {ESTIMATORS}")
+    if n_batches < 2:
+        raise ValueError(f"n_batches must be >= 2 to measure a variance, got {n_batches}")
+    if n_reference_batches < 0 or n_value_batches < 1:
+        raise ValueError(
+            f"n_reference_batches must be >= 0 and n_value_batches >= 1, got {n_reference_batches} and {n_value_batches}"
+        )
+    diagnostic_env = _make_diagnostic_env(model, env, seed)
+    n_episodes = model.n_episodes if n_episodes is None else n_episodes
+    episodes_per_env = -(-n_episodes // diagnostic_env.num_envs)
+    params = policy_parameters(model)
+
+    with th.random.fork_rng(devices=[]), _preserved_model_state(model, diagnostic_env, episodes_per_env):
+        if seed is not None:
+            th.manual_seed(seed)
+
+        def play() -> _Batch:
+            return _collect_batch(model, diagnostic_env)
+
+        value_fn = None
+        if "value_baseline" in (*estimators, reference_estimator):
+            value_fn = _fit_value_function(model, [play() for _ in range(n_value_batches)], value_fit_steps)
+
+        values_seen, returns_seen = [], []
+        gradients: dict[str, list[np.ndarray]] = {name: [] for name in estimators}
+        episode_returns, episode_lengths = [], []
+        for _ in range(n_batches):
+            batch = play()
+            values = value_fn(batch.observations) if value_fn is not None else None
+            if values is not None:
+                values_seen.append(values)
+                returns_seen.append(batch.returns_to_go)
+            weights = {name: _weights(name, batch, values) for name in estimators}
+            for name, grad in _batch_gradients(model, params, batch, weights).items():
+                gradients[name].append(grad)
+            episode_returns.append(batch.undiscounted_returns)
+            episode_lengths.append(len(batch.actions) / batch.n_episodes)
+
+        reference_sum = np.zeros(sum(param.numel() for param in params))
+        for _ in range(n_reference_batches):
+            batch = play()
+            values = value_fn(batch.observations) if value_fn is not None else None
+            weights = {reference_estimator: _weights(reference_estimator, batch, values)}
+            reference_sum += _batch_gradients(model, params, batch, weights)[reference_estimator]
+        reference = reference_sum / n_reference_batches if n_reference_batches > 0 else reference_sum * np.nan
+
+    if env is None:
+        diagnostic_env.close()
+    return GradientStatistics(
+        estimators={name: _statistics(np.stack(grads), reference) for name, grads in gradients.items()},
+        reference_gradient=reference,
+        n_episodes=episodes_per_env * diagnostic_env.num_envs,
+        mean_episode_return=float(np.concatenate(episode_returns).mean()),
+        mean_episode_length=float(np.mean(episode_lengths)),
+        value_explained_variance=(
+            float(explained_variance(np.concatenate(values_seen), np.concatenate(returns_seen)))
+            if values_seen
+            else float("nan")
+        ),
+    )
+
+
+def _make_diagnostic_env(model: REINFORCE, env: VecEnv | str | None, seed: int | None) -> VecEnv:
+    if isinstance(env, str):
+        env = make_vec_env(env, n_envs=model.n_envs, seed=seed)
+    elif env is None:
+        model_env = model.get_env()
+        if model_env is None or isinstance(model_env, VecEnvWrapper):
+            raise ValueError(
+                "gradient_statistics cannot copy the model's env (it has none, or it is wrapped in a VecEnvWrapper "
+                "such as VecNormalize or VecFrameStack): pass env=, a VecEnv with the same wrappers"
+            )
+        spec = model_env.get_attr("spec")[0]
+        if spec is None:
+            raise ValueError("The model's env has no spec to copy it from: pass env=, a VecEnv like the model's")
+        # make_vec_env adds its own Monitor, which gymnasium cannot recreate from the spec
+        wrappers = tuple(w for w in spec.additional_wrappers if "stable_baselines3.common.monitor" not in w.entry_point)
+        spec = dataclasses.replace(spec, additional_wrappers=wrappers)
+        env = make_vec_env(lambda: gym.make(spec), n_envs=model.n_envs, seed=seed)
+    elif seed is not None:
+        env.seed(seed)
+    if env.observation_space != model.observation_space or env.action_space != model.action_space:
+        raise ValueError(
+            f"The diagnostic env's spaces ({env.observation_space}, {env.action_space}) differ from the model's "
+            f"({model.observation_space}, {model.action_space})"
+        )
+    return env
+
+
+# Attributes of the model that collect_rollouts changes, restored after the diagnostics.
+_MODEL_STATE = (
+    "num_timesteps",
+    "_last_obs",
+    "_last_episode_starts",
+    "ep_info_buffer",
+    "ep_success_buffer",
+    "_logger",
+    "n_episodes",
+)
+
+
+@contextmanager
+def _preserved_model_state(model: REINFORCE, env: VecEnv, episodes_per_env: int) -> Iterator[None]:
+    """Point ``model.collect_rollouts`` at ``env`` with ``episodes_per_env`` episodes per env; undo it all on exit."""
+    saved = {name: model.__dict__[name] for name in _MODEL_STATE if name in model.__dict__}
+    training = model.policy.training
+    try:
+        model.ep_info_buffer = deque(maxlen=100)
+        model.ep_success_buffer = deque(maxlen=100)
+        model._logger = Logger(folder=None, output_formats=[])
+        # episodes_per_env = ceil(n_episodes / model.n_envs), whatever the number of envs of the diagnostic env
+        model.n_episodes = episodes_per_env * model.n_envs
+        model._last_obs = env.reset()  # type: ignore[assignment]
+        model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+        yield
+    finally:
+        for name in _MODEL_STATE:
+            if name in saved:
+                setattr(model, name, saved[name])
+            elif name in model.__dict__:
+                delattr(model, name)
+        model.policy.set_training_mode(training)
+
+
+def _collect_batch(model: REINFORCE, env: VecEnv) -> _Batch:
+    """Play one batch of whole episodes with ``model.collect_rollouts`` in a fresh buffer."""
+    buffer_class = DictEpisodicRolloutBuffer if isinstance(model.observation_space, spaces.Dict) else EpisodicRolloutBuffer
+    buffer = buffer_class(
+        256, model.observation_space, model.action_space, device=model.device, gamma=model.gamma, n_envs=env.num_envs
+    )
+    callback = _NoOpCallback()
+    callback.init_callback(model)
+    model.collect_rollouts(env, callback, buffer)
+    rewards = buffer.rewards[: buffer.pos]
+    episode_ends = buffer.episode_ends[: buffer.pos]
+    used = buffer.used
+    samples = next(buffer.get(None))
+    actions = samples.actions
+    if isinstance(model.action_space, spaces.Discrete):
+        actions = actions.long().flatten()
+    # boolean indexing of a (n_steps, n_envs) array is row-major: the order of buffer.get
+    undiscounted = whole_episode_returns(rewards, episode_ends, 1.0)[episode_ends & used]
+    return _Batch(
+        observations=samples.observations,
+        actions=actions,
+        returns_to_go=discounted_returns_to_go(rewards, episode_ends, model.gamma)[used],
+        episode_returns=whole_episode_returns(rewards, episode_ends, model.gamma)[used],
+        undiscounted_returns=undiscounted,
+        n_episodes=buffer.n_episodes,
+    )
+
+
+def _weights(name: str, batch: _Batch, values: np.ndarray | None) -> np.ndarray:
+    """The weight ``A_t`` of every used step of ``batch`` under estimator ``name``, shape (n_used,)."""
+    if name == "return":
+        return batch.episode_returns
+    if name == "reward_to_go":
+        return batch.returns_to_go
+    if name == "batch_baseline":
+        return batch.returns_to_go - batch.returns_to_go.mean()
+    if name == "normalized":
+        return normalize(batch.returns_to_go)
+    assert values is not None
+    return batch.returns_to_go - values
+
+
+def _batch_gradients(
+    model: REINFORCE, params: list[nn.Parameter], batch: _Batch, weights: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """One forward pass, then one backward per estimator: ``(1/N) sum_t A_t grad log pi(a_t|s_t)``, flattened."""
+    _, log_prob, _ = model.policy.evaluate_actions(batch.observations, batch.actions)  # (n_used,)
+    gradients = {}
+    for i, (name, weight) in enumerate(weights.items()):
+        weight_tensor = th.as_tensor(weight, dtype=log_prob.dtype, device=log_prob.device)
+        surrogate = (weight_tensor * log_prob).sum() / batch.n_episodes
+        grads = th.autograd.grad(surrogate, params, retain_graph=i < len(weights) - 1, allow_unused=True)
+        flat = th.cat([(th.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params, strict=True)])
+        gradients[name] = flat.double().cpu().numpy()
+    return gradients
+
+
+def _statistics(gradients: np.ndarray, reference: np.ndarray) -> EstimatorStatistics:
+    """Statistics of the per-batch estimates ``gradients`` (K, n_params) against ``reference`` (n_params,)."""
+    mean = gradients.mean(axis=0)
+    variance = float(((gradients - mean) ** 2).sum() / (len(gradients) - 1))
+    reference_norm = np.linalg.norm(reference)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosines = gradients @ reference / (np.linalg.norm(gradients, axis=1) * reference_norm)
+        mean_cosine = float(mean @ reference / (np.linalg.norm(mean) * reference_norm))
+        snr = float(np.linalg.norm(mean) / np.sqrt(variance))
+    return EstimatorStatistics(
+        variance=variance,
+        cosine_similarity=float(np.mean(cosines)),
+        snr=snr,
+        mean_cosine_similarity=mean_cosine,
+        mean_gradient=mean,
+        gradients=gradients,
+    )
+
+
+class _ValueFunction(nn.Module):
+    def __init__(self, model: REINFORCE):
+        super().__init__()
+        self.policy = [model.policy]  # in a list: not a submodule, so its parameters are not trained here
+        self.features_extractor = model.policy.make_features_extractor()
+        self.head = nn.Sequential(
+            nn.Linear(self.features_extractor.features_dim, 64),
+            nn.Tanh(),
+            nn.Linear(64, 64),
+            nn.Tanh(),
+            nn.Linear(64, 1),
+        )
+
+    def forward(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
+        features = self.policy[0].extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
+        return self.head(features).flatten()
+
+
+def _fit_value_function(model: REINFORCE, batches: list[_Batch], steps: int, minibatch_size: int = 4096):
+    """Fit a fresh V(s) to the returns-to-go of ``batches`` by MSE on standardised targets; return V as a callable."""
+    value_fn = _ValueFunction(model).to(model.device)
+    obs = _cat_obs([batch.observations for batch in batches])
+    targets = np.concatenate([batch.returns_to_go for batch in batches])
+    mean, std = float(targets.mean()), float(targets.std()) + 1e-8
+    target_tensor = th.as_tensor((targets - mean) / std, dtype=th.float32, device=model.device)
+    optimizer = th.optim.Adam(value_fn.parameters(), lr=1e-3)
+    for _ in range(steps):
+        indices = th.randint(len(targets), (min(minibatch_size, len(targets)),), device=model.device)
+        loss = nn.functional.mse_loss(value_fn(_index_obs(obs, indices)), target_tensor[indices])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    value_fn.eval()
+
+    def predict(observations: th.Tensor | dict[str, th.Tensor]) -> np.ndarray:
+        with th.no_grad():
+            return value_fn(observations).double().cpu().numpy() * std + mean
+
+    return predict
+
+
+def _cat_obs(observations: list[th.Tensor | dict[str, th.Tensor]]) -> th.Tensor | dict[str, th.Tensor]:
+    if isinstance(observations[0], dict):
+        return {key: th.cat([obs[key] for obs in observations]) for key in observations[0]}  # type: ignore[index]
+    return th.cat(observations)  # type: ignore[arg-type]
+
+
+def _index_obs(observations: th.Tensor | dict[str, th.Tensor], indices: th.Tensor) -> th.Tensor | dict[str, th.Tensor]:
+    if isinstance(observations, dict):
+        return {key: obs[indices] for key, obs in observations.items()}
+    return observations[indices]

@@ -1,0 +1,160 @@
+"""Shared pieces of the study scripts (variance.py, ablation.py, sweep.py): training runs, caching, tables."""
+
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+# Mean of the last WINDOW training episodes that counts as solved (gymnasium's reward_threshold for Acrobot)
+SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+WINDOW = 25
+
+
+class EpisodeRecorder(BaseCallback):
+    """Record (env steps so far, undiscounted return) of every finished training episode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
+        return True
+
+    def running_mean(self) -> float:
+        """Mean return of the last WINDOW episodes (NaN before WINDOW episodes)."""
+        if len(self.episodes) < WINDOW:
+            return float("nan")
+        return float(np.mean([r for _, r in self.episodes[-WINDOW:]]))
+
+
+def steps_to_solve(episodes: Sequence[Sequence[float]], threshold: float) -> int | None:
+    """Env steps at which the mean return of the last WINDOW training episodes first reaches ``threshold``."""
+    returns = np.array([r for _, r in episodes])
+    for i in range(WINDOW, len(returns) + 1):
+        if returns[i - WINDOW : i].mean() >= threshold:
+            return int(episodes[i - 1][0])
+    return None
+
+
+def train_run(env_id: str, seed: int, timesteps: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """
+    Train REINFORCE (MlpPolicy, 1 env) and return its training episodes, steps-to-solve and final return (mean of
+    the last WINDOW training episodes). A run whose loss or gradient becomes non-finite stops there and is
+    marked ``"nan": true``.
+    """
+    import torch
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_reinforce import REINFORCE
+
+    torch.set_num_threads(1)
+    env = make_vec_env(env_id, n_envs=1, seed=seed)
+    model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
+    recorder = EpisodeRecorder()
+    nan = False
+    try:
+        model.learn(timesteps, callback=recorder)
+    except ValueError as error:  # REINFORCE raises on a non-finite loss or gradient, before changing anything
+        if "not finite" not in str(error) and "non-finite" not in str(error):
+            raise
+        nan = True
+    episodes = recorder.episodes
+    returns = [r for _, r in episodes]
+    return {
+        "env_id": env_id,
+        "seed": seed,
+        "timesteps": timesteps,
+        "kwargs": kwargs,
+        "episodes": episodes,
+        "steps_to_solve": steps_to_solve(episodes, SOLVED[env_id]),
+        "final_return": float(np.mean(returns[-WINDOW:])) if returns else float("nan"),
+        "best_running_mean": max(
+            (float(np.mean(returns[i - WINDOW : i])) for i in range(WINDOW, len(returns) + 1)), default=float("nan")
+        ),
+        "nan": nan,
+        "num_timesteps": model.num_timesteps,
+    }
+
+
+def _call(job: tuple[Path, Callable[..., dict[str, Any]], tuple]) -> tuple[Path, dict[str, Any], float]:
+    path, function, args = job
+    start = time.time()
+    result = function(*args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, path)  # atomic: an interrupted study never leaves half a file
+    return path, result, time.time() - start
+
+
+def run_cached(
+    jobs: dict[str, tuple[Callable[..., dict[str, Any]], tuple]], cache: Path, workers: int = 2
+) -> dict[str, dict[str, Any]]:
+    """
+    Run ``function(*args)`` for every ``name: (function, args)`` whose result ``cache/name.json`` does not exist
+    yet, ``workers`` at a time, printing progress; return every result by name. A finished run is never rerun.
+    """
+    results = {}
+    todo = []
+    for name, (function, args) in jobs.items():
+        path = cache / f"{name}.json"
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+        else:
+            todo.append((path, function, args))
+    print(f"{len(results)} of {len(jobs)} runs cached in {cache}, {len(todo)} to run on {workers} worker(s)", flush=True)
+    start = time.time()
+    if todo:
+        with mp.get_context("fork").Pool(workers) as pool:
+            for done, (path, result, seconds) in enumerate(pool.imap_unordered(_call, todo), 1):
+                results[path.stem] = result
+                summary = ", ".join(f"{k}={_fmt(v)}" for k, v in result.items() if k in _SUMMARY_KEYS)
+                print(
+                    f"[{done}/{len(todo)}] {path.stem} in {seconds:.0f} s ({summary}); {time.time() - start:.0f} s elapsed",
+                    flush=True,
+                )
+    return {name: results[name] for name in jobs}
+
+
+_SUMMARY_KEYS = ("steps_to_solve", "final_return", "nan", "mean_episode_return")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def learning_curve(episodes: Sequence[Sequence[float]], grid: np.ndarray) -> np.ndarray:
+    """Running mean of the last WINDOW episode returns, as a step function of env steps, on ``grid`` (NaN before)."""
+    if len(episodes) == 0:
+        return np.full(len(grid), np.nan)
+    steps = np.array([s for s, _ in episodes], dtype=float)
+    returns = np.array([r for _, r in episodes], dtype=float)
+    cumulative = np.concatenate([[0.0], np.cumsum(returns)])
+    index = np.arange(1, len(returns) + 1)
+    first = np.maximum(index - WINDOW, 0)
+    running = (cumulative[index] - cumulative[first]) / (index - first)
+    position = np.searchsorted(steps, grid, side="right") - 1  # last episode finished by each grid step
+    return np.where(position >= 0, running[np.clip(position, 0, None)], np.nan)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def mean_std(values: Sequence[float], digits: int = 0) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "n/a"
+    return f"{np.mean(values):.{digits}f} +/- {np.std(values):.{digits}f}"
