@@ -307,8 +307,8 @@ def _preserved_model_state(model: REINFORCE, env: VecEnv, episodes_per_env: int)
         model.ep_info_buffer = deque(maxlen=100)
         model.ep_success_buffer = deque(maxlen=100)
         model._logger = Logger(folder=None, output_formats=[])
-        # episodes_per_env = ceil(n_episodes / model.n_envs), whatever the number of envs of the diagnostic env
-        model.n_episodes = episodes_per_env * model.n_envs
+        # collect_rollouts plays ceil(n_episodes / env.num_envs) episodes in each env of the env it steps
+        model.n_episodes = episodes_per_env * env.num_envs
         model._last_obs = env.reset()  # type: ignore[assignment]
         model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
         yield

@@ -222,7 +222,8 @@ class REINFORCE(OnPolicyAlgorithm):
         rollout_buffer.reset()
         callback.on_rollout_start()
 
-        episodes_per_env = self.episodes_per_env
+        # from the env stepped here, which need not be self.env (diagnostics collect in a separate env)
+        episodes_per_env = math.ceil(self.n_episodes / env.num_envs)
         finished = np.zeros(env.num_envs, dtype=np.int64)
         while np.any(finished < episodes_per_env):
             with th.no_grad():
