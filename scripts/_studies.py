@@ -1,4 +1,5 @@
-"""Shared pieces of the study scripts (variance.py, ablation.py, sweep.py): training runs, caching, tables."""
+"""Shared pieces of the scripts (the studies variance.py, ablation.py, sweep.py; also solve_cartpole.py and
+benchmark.py): episode recording, steps-to-solve, training runs, caching, tables."""
 
 import json
 import math

@@ -16,6 +16,7 @@ the end, a deterministic evaluation of the final model on ``--eval-episodes`` ep
 import argparse
 import json
 import multiprocessing as mp
+import os
 import shlex
 import sys
 import time
@@ -24,18 +25,9 @@ from typing import Any
 
 import numpy as np
 import yaml
+from _studies import WINDOW, EpisodeRecorder, steps_to_solve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-WINDOW = 25  # episodes averaged for steps-to-solve and "still solved at the end"
-
-
-def steps_to_solve(episodes: list[tuple[int, float]], threshold: float, window: int = WINDOW) -> int | None:
-    """Env steps at which the mean of the last ``window`` training episode returns first reaches ``threshold``."""
-    returns = np.array([r for _, r in episodes])
-    for i in range(window, len(returns) + 1):
-        if returns[i - window : i].mean() >= threshold:
-            return episodes[i - 1][0]
-    return None
 
 
 def run_one(
@@ -45,24 +37,10 @@ def run_one(
     import torch as th
     from rl_zoo3.exp_manager import ExperimentManager
     from rl_zoo3.utils import ALGOS, create_test_env, get_saved_hyperparams
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.utils import set_random_seed
 
     from sb3_reinforce.zoo import HYPERPARAMS_PATH, register
-
-    class EpisodeRecorder(BaseCallback):
-        """Record (env steps so far, return) of every finished training episode."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.episodes: list[tuple[int, float]] = []
-
-        def _on_step(self) -> bool:
-            for info in self.locals["infos"]:
-                if "episode" in info:
-                    self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
-            return True
 
     register()
     th.set_num_threads(1)
@@ -227,7 +205,7 @@ def write_report(
         )
     lines += ["", "## Learning curves", ""]
     for env_id, path in plots.items():
-        lines.append(f"![{env_id}]({path.relative_to(output.parent).as_posix()})")
+        lines.append(f"![{env_id}]({Path(os.path.relpath(path, output.parent)).as_posix()})")
         lines.append("")
     lines += ["## How to replicate", "", "```bash", "pip install -e '.[zoo]'", command, "```", ""]
     text = "\n".join(lines)

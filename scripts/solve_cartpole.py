@@ -14,36 +14,12 @@ import time
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
+from _studies import WINDOW, EpisodeRecorder, steps_to_solve
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
 
 SOLVED = 475.0
-WINDOW = 25
-
-
-class EpisodeRecorder(BaseCallback):
-    """Record (env steps so far, return) of every finished training episode."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.episodes: list[tuple[int, float]] = []
-
-    def _on_step(self) -> bool:
-        for info in self.locals["infos"]:
-            if "episode" in info:
-                self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
-        return True
-
-
-def steps_to_solve(episodes: list[tuple[int, float]], threshold: float = SOLVED, window: int = WINDOW) -> int | None:
-    """Env steps at which the mean of the last ``window`` episode returns first reaches ``threshold``."""
-    returns = np.array([r for _, r in episodes])
-    for i in range(window, len(returns) + 1):
-        if returns[i - window : i].mean() >= threshold:
-            return episodes[i - 1][0]
-    return None
 
 
 def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +42,7 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any]) -> dict[
     eval_mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=seed + 1000), 10, deterministic=True)
     return {
         "seed": seed,
-        "steps_to_solve": steps_to_solve(recorder.episodes),
+        "steps_to_solve": steps_to_solve(recorder.episodes, SOLVED),
         "final_mean_25": final,
         "eval_mean": float(eval_mean),
         "steps": model.num_timesteps,
