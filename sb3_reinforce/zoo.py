@@ -6,6 +6,7 @@ and the command line calls it before handing over to rl-zoo3's own entry points:
 
     python -m sb3_reinforce.zoo train --algo reinforce --env CartPole-v1
     python -m sb3_reinforce.zoo enjoy --algo reinforce --env CartPole-v1 -f logs/
+    python -m sb3_reinforce.zoo record_training --algo reinforce --env CartPole-v1 -f logs/
     python -m sb3_reinforce.zoo train --algo reinforce --env CartPole-v1 -optimize --n-trials 20 --n-jobs 2
 
 (``sb3-reinforce-zoo`` is the same command, installed as a console script.) Every argument of the rl-zoo3 script
@@ -14,10 +15,15 @@ is accepted. For ``train --algo reinforce`` without ``-conf``, the hyperparamete
 """
 
 import argparse
+import contextlib
 import math
+import os
 import runpy
+import shutil
+import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +73,7 @@ def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     hyperparams = sampled_params.copy()
     if "one_minus_gamma" in hyperparams:
         hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
-    policy_kwargs = {}
+    policy_kwargs: dict[str, Any] = {}
     if "net_arch" in hyperparams:
         policy_kwargs["net_arch"] = NET_ARCHS[hyperparams.pop("net_arch")]
     if "activation_fn" in hyperparams:
@@ -149,6 +155,59 @@ def _run_record_video() -> None:
     runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True)
 
 
+def record_video_command(command: Sequence[str]) -> list[str]:
+    """
+    The command that records one model, for a command that ``rl_zoo3.record_training`` runs.
+
+    ``record_training`` records each model with ``python -m rl_zoo3.record_video ...`` in a new process, where
+    ``reinforce`` is not registered; that call becomes ``<this interpreter> -m sb3_reinforce.zoo record_video ...``.
+    Other commands are returned unchanged.
+
+    :param command: A command (list of arguments) given to ``subprocess.call``
+    :return: The command to run instead
+    """
+    command = list(command)
+    if len(command) >= 3 and command[1:3] == ["-m", "rl_zoo3.record_video"]:
+        return [sys.executable, "-m", "sb3_reinforce.zoo", "record_video", *command[3:]]
+    return command
+
+
+@contextlib.contextmanager
+def _ffmpeg_on_path() -> Iterator[None]:
+    # record_training runs the ``ffmpeg`` program to caption and join the videos. Without one on PATH, use the
+    # binary that imageio-ffmpeg ships (installed with moviepy, which record_video needs anyway).
+    if shutil.which("ffmpeg") is not None:
+        yield
+        return
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise SystemExit("record_training needs ffmpeg: install it, or pip install imageio-ffmpeg") from None
+    with tempfile.TemporaryDirectory() as folder:
+        os.symlink(imageio_ffmpeg.get_ffmpeg_exe(), os.path.join(folder, "ffmpeg"))
+        old_path = os.environ.get("PATH", "")
+        os.environ["PATH"] = folder + os.pathsep + old_path
+        try:
+            yield
+        finally:
+            os.environ["PATH"] = old_path
+
+
+def _run_record_training() -> None:
+    call = subprocess.call
+
+    def call_registered(command: Sequence[str], *args: Any, **kwargs: Any) -> int:
+        return call(record_video_command(command), *args, **kwargs)
+
+    # rl-zoo3's record_training is a script, like record_video
+    subprocess.call = call_registered  # type: ignore[assignment]
+    try:
+        with _ffmpeg_on_path():
+            runpy.run_module("rl_zoo3.record_training", run_name="__main__", alter_sys=True)
+    finally:
+        subprocess.call = call
+
+
 def _run_plot_train() -> None:
     from rl_zoo3.plots import plot_train
 
@@ -171,6 +230,7 @@ SCRIPTS: dict[str, Callable[[], None]] = {
     "train": _run_train,
     "enjoy": _run_enjoy,
     "record_video": _run_record_video,
+    "record_training": _run_record_training,
     "plot_train": _run_plot_train,
     "plot_from_file": _run_plot_from_file,
     "all_plots": _run_all_plots,

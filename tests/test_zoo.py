@@ -21,6 +21,7 @@ from sb3_reinforce.zoo import (  # noqa: E402
     HYPERPARAMS_PATH,
     convert_reinforce_params,
     main,
+    record_video_command,
     register,
     sample_reinforce_params,
     with_default_config,
@@ -163,12 +164,7 @@ def test_plots(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_record_video(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if importlib.util.find_spec("moviepy") is None:
-        pytest.skip("record_video needs moviepy")
-    if importlib.util.find_spec("pygame") is None:
-        pytest.skip("record_video renders CartPole with pygame (gymnasium[classic-control])")
-    if shutil.which("ffmpeg") is None and importlib.util.find_spec("imageio_ffmpeg") is None:
-        pytest.skip("record_video needs ffmpeg")
+    skip_without_video_tools()
     video_folder = tmp_path / "videos"
     run_zoo_in_process(
         "record_video",
@@ -186,6 +182,60 @@ def test_record_video(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.
         monkeypatch=monkeypatch,
     )
     assert list(video_folder.glob("*.mp4"))
+
+
+def skip_without_video_tools() -> None:
+    if importlib.util.find_spec("moviepy") is None:
+        pytest.skip("record_video needs moviepy")
+    if importlib.util.find_spec("pygame") is None:
+        pytest.skip("record_video renders CartPole with pygame (gymnasium[classic-control])")
+    if shutil.which("ffmpeg") is None and importlib.util.find_spec("imageio_ffmpeg") is None:
+        pytest.skip("record_video needs ffmpeg")
+
+
+def test_record_video_command_runs_registered_record_video() -> None:
+    args = ["--env", ENV_ID, "--algo", "reinforce", "--load-checkpoint", "1000"]
+    assert record_video_command(["python", "-m", "rl_zoo3.record_video", *args]) == [
+        sys.executable,
+        "-m",
+        "sb3_reinforce.zoo",
+        "record_video",
+        *args,
+    ]
+    # anything else is left alone
+    assert record_video_command(["ffmpeg", "-i", "a.mp4"]) == ["ffmpeg", "-i", "a.mp4"]
+    assert record_video_command(["python", "-m", "rl_zoo3.train"]) == ["python", "-m", "rl_zoo3.train"]
+
+
+def test_record_training(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    skip_without_video_tools()
+    video_folder = tmp_path / "videos"
+    run_zoo_in_process(
+        "record_training",
+        "--algo",
+        "reinforce",
+        "--env",
+        ENV_ID,
+        "-f",
+        str(trained_folder),
+        "-n",
+        "50",
+        "-o",
+        str(video_folder),
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+    )
+    names = sorted(path.name for path in video_folder.glob("*.mp4"))
+    # one video per checkpoint, the final and the best model (each recorded by a subprocess), joined into one
+    assert [name for name in names if name.startswith("checkpoint-")] == [
+        f"checkpoint-{steps}-reinforce-{ENV_ID}-step-0-to-step-50.mp4" for steps in (1000, 2000)
+    ]
+    assert any(name.startswith("final-model-") for name in names)
+    assert any(name.startswith("best-model-") for name in names)
+    joined = video_folder / "training.mp4"
+    assert joined.is_file()
+    parts = [video_folder / name for name in names if name != "training.mp4"]
+    assert joined.stat().st_size > max(part.stat().st_size for part in parts)
 
 
 def test_optimize_with_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
