@@ -25,14 +25,14 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import FlattenObservation
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 try:  # registers the ALE/... and ...NoFrameskip-v4 ids, also in SubprocVecEnv workers that import this module
     import ale_py
 
     gym.register_envs(ale_py)
 except ImportError:  # pragma: no cover - ale-py is an optional dependency (pip install sb3-reinforce[atari])
-    ale_py = None
+    ale_py = None  # type: ignore[assignment]
 
 # Red channel values of Pong's background (Karpathy's "erase background (background type 1 / 2)")
 PONG_BACKGROUND_COLOURS = (144, 109)
@@ -118,7 +118,7 @@ class DifferenceFrames(gym.Wrapper):
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         frame, info = self.env.reset(**kwargs)
         self._previous = frame
-        return np.zeros(self.observation_space.shape, dtype=np.int8), info
+        return np.zeros_like(frame, dtype=np.int8), info
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         frame, reward, terminated, truncated, info = self.env.step(action)
@@ -265,7 +265,7 @@ def make_pong_env(
     monitor_dir: str | None = None,
     monitor_kwargs: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
-    vec_env_cls: type[VecEnv] | None = SubprocVecEnv,
+    vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = SubprocVecEnv,
     vec_env_kwargs: dict[str, Any] | None = None,
 ) -> VecEnv:
     """

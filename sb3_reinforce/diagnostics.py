@@ -323,10 +323,12 @@ def _preserved_model_state(model: REINFORCE, env: VecEnv, episodes_per_env: int)
 
 def _collect_batch(model: REINFORCE, env: VecEnv) -> _Batch:
     """Play one batch of whole episodes with ``model.collect_rollouts`` in a fresh buffer."""
-    buffer_class = DictEpisodicRolloutBuffer if isinstance(model.observation_space, spaces.Dict) else EpisodicRolloutBuffer
-    buffer = buffer_class(
-        256, model.observation_space, model.action_space, device=model.device, gamma=model.gamma, n_envs=env.num_envs
-    )
+    kwargs: dict[str, Any] = dict(device=model.device, gamma=model.gamma, n_envs=env.num_envs)
+    buffer: EpisodicRolloutBuffer
+    if isinstance(model.observation_space, spaces.Dict):
+        buffer = DictEpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
+    else:
+        buffer = EpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
     callback = _NoOpCallback()
     callback.init_callback(model)
     model.collect_rollouts(env, callback, buffer)
