@@ -144,7 +144,12 @@ def plot_env(env_id: str, runs: dict[str, list[dict[str, Any]]], threshold: floa
 
 
 def write_report(
-    results: list[dict[str, Any]], output: Path, plots: dict[str, Path], command: str, overrides: dict[str, Any]
+    results: list[dict[str, Any]],
+    output: Path,
+    plots: dict[str, Path],
+    command: str,
+    overrides: dict[str, Any],
+    reinforce_overrides: dict[str, Any] | None = None,
 ) -> str:
     import gymnasium as gym
 
@@ -156,6 +161,7 @@ def write_report(
         "with one torch thread.",
         "",
         *([f"Hyperparameters overridden for every algo: `{overrides}`.", ""] if overrides else []),
+        *([f"Hyperparameters overridden for reinforce only: `{reinforce_overrides}`.", ""] if reinforce_overrides else []),
         "- **Final eval**: mean +/- std over seeds of each seed's mean return over the deterministic evaluation",
         "  episodes of its final model (loaded as `enjoy` loads it).",
         f"- **Steps-to-solve**: env steps when the mean return of the last {WINDOW} training episodes first reaches the",
@@ -238,6 +244,13 @@ def main() -> None:
         metavar="KEY:VALUE",
         help="Hyperparameters overridden for every algo, as rl-zoo3's -params (e.g. n_envs:8)",
     )
+    parser.add_argument(
+        "--reinforce-hyperparams",
+        nargs="*",
+        default=[],
+        metavar="KEY:VALUE",
+        help="Hyperparameters overridden for reinforce only (e.g. a candidate preset against the zoo's A2C and PPO)",
+    )
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1, help="Runs in parallel (one process each)")
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / "scripts" / "results" / "cache")
@@ -248,18 +261,25 @@ def main() -> None:
     args.output, args.plots = args.output.resolve(), args.plots.resolve()
     budgets = {env_id: int(float(n)) for env_id, n in (item.split("=") for item in args.n_timesteps)}
     overrides = {key: yaml.safe_load(value) for key, value in (item.split(":", 1) for item in args.hyperparams)}
+    reinforce_overrides = {
+        key: yaml.safe_load(value) for key, value in (item.split(":", 1) for item in args.reinforce_hyperparams)
+    }
+
+    def job_overrides(algo: str) -> dict[str, Any]:
+        return {**overrides, **reinforce_overrides} if algo == "reinforce" else overrides
 
     command = "python scripts/benchmark.py " + shlex.join(
         ["--envs", *args.envs, "--algos", *args.algos, "--seeds", *map(str, args.seeds)]
         + (["--n-timesteps", *args.n_timesteps] if args.n_timesteps else [])
         + (["--hyperparams", *args.hyperparams] if args.hyperparams else [])
+        + (["--reinforce-hyperparams", *args.reinforce_hyperparams] if args.reinforce_hyperparams else [])
         + (["--eval-episodes", str(args.eval_episodes)] if args.eval_episodes != 10 else [])
         + ([f"--output={_relative(args.output)}"] if args.output != REPO_ROOT / "benchmark.md" else [])
     )
     print(f"Replicate with: {command}")
 
     jobs = [(algo, env_id, seed) for env_id in args.envs for algo in args.algos for seed in args.seeds]
-    todo = [job for job in jobs if not cache_file(args.cache, *job, budgets.get(job[1], -1), overrides).is_file()]
+    todo = [job for job in jobs if not cache_file(args.cache, *job, budgets.get(job[1], -1), job_overrides(job[0])).is_file()]
     print(f"{len(jobs) - len(todo)} runs cached, {len(todo)} to run")
     if todo and not args.report_only:
         # spawn: every run starts from a fresh interpreter (no state shared between runs)
@@ -268,11 +288,12 @@ def main() -> None:
             for algo, env_id, seed in todo:
                 log_folder = str(args.cache / env_id / "logs" / f"seed{seed}")
                 pending[(algo, env_id, seed)] = pool.apply_async(
-                    run_one, (algo, env_id, seed, budgets.get(env_id, -1), args.eval_episodes, log_folder, overrides)
+                    run_one,
+                    (algo, env_id, seed, budgets.get(env_id, -1), args.eval_episodes, log_folder, job_overrides(algo)),
                 )
             for (algo, env_id, seed), handle in pending.items():
                 result = handle.get()
-                path = cache_file(args.cache, algo, env_id, seed, budgets.get(env_id, -1), overrides)
+                path = cache_file(args.cache, algo, env_id, seed, budgets.get(env_id, -1), job_overrides(algo))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(result))
                 print(
@@ -283,7 +304,7 @@ def main() -> None:
 
     results = []
     for job in jobs:
-        path = cache_file(args.cache, *job, budgets.get(job[1], -1), overrides)
+        path = cache_file(args.cache, *job, budgets.get(job[1], -1), job_overrides(job[0]))
         if path.is_file():
             results.append(json.loads(path.read_text()))
     if not results:
@@ -297,7 +318,7 @@ def main() -> None:
         runs = {algo: algo_runs for algo, algo_runs in runs.items() if algo_runs}
         plots[env_id] = args.plots / f"{args.output.stem}_{env_id}.png"
         plot_env(env_id, runs, gym.spec(env_id).reward_threshold, plots[env_id])
-    print(write_report(results, args.output, plots, command, overrides))
+    print(write_report(results, args.output, plots, command, overrides, reinforce_overrides))
 
 
 if __name__ == "__main__":
