@@ -79,6 +79,10 @@ def run_one(
     rewards, _ = evaluate_policy(
         loaded, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True
     )
+    # the policy REINFORCE optimises is the stochastic one: report it too (zoo's `enjoy --stochastic`)
+    stochastic_rewards, _ = evaluate_policy(
+        loaded, eval_env, n_eval_episodes=eval_episodes, deterministic=False, return_episode_rewards=True
+    )
     eval_env.close()
     return {
         "algo": algo,
@@ -90,6 +94,7 @@ def run_one(
         "train_seconds": elapsed,
         "steps_per_s": model.num_timesteps / elapsed,
         "eval_rewards": [float(r) for r in rewards],
+        "stochastic_eval_rewards": [float(r) for r in stochastic_rewards],
         "episodes": recorder.episodes,
         "hyperparams": {key: str(value) for key, value in saved_hyperparams.items()},
         "log_path": manager.save_path,
@@ -171,8 +176,11 @@ def write_report(
         "- **Steps/s**: env steps of training divided by the wall-clock time of `learn()` (median over seeds), measured",
         "  on a shared 2-core machine while other jobs ran: compare within a table, not across machines.",
         "",
-        "| Env | Algo | Final eval | Timesteps | Seeds | n_envs | Steps-to-solve | Still solved | Steps/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "- **Stochastic eval**: the same with actions sampled from the policy (rl-zoo3's `enjoy --stochastic`): the",
+        "  policy REINFORCE optimises; `-` for runs cached before it was recorded.",
+        "",
+        "| Env | Algo | Final eval | Stochastic eval | Timesteps | Seeds | n_envs | Steps-to-solve | Still solved | Steps/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for env_id in dict.fromkeys(r["env"] for r in results):
         threshold = gym.spec(env_id).reward_threshold
@@ -187,8 +195,12 @@ def write_report(
                 solve = f"{int(np.median(solved)):,} ({len(solved)}/{len(runs)})" if solved else f"never (0/{len(runs)})"
                 n_still = sum(np.mean([ret for _, ret in r["episodes"][-WINDOW:]]) >= threshold for r in runs)
                 still = f"{n_still}/{len(runs)}"
+            stochastic = "-"
+            if all("stochastic_eval_rewards" in r for r in runs):
+                stochastic_means = np.array([np.mean(r["stochastic_eval_rewards"]) for r in runs])
+                stochastic = f"{stochastic_means.mean():.1f} +/- {stochastic_means.std():.1f}"
             lines.append(
-                f"| {env_id} | {algo} | {seed_means.mean():.1f} +/- {seed_means.std():.1f} ({n_eval} ep.) "
+                f"| {env_id} | {algo} | {seed_means.mean():.1f} +/- {seed_means.std():.1f} ({n_eval} ep.) | {stochastic} "
                 f"| {runs[0]['n_timesteps']:,} | {len(runs)} | {runs[0]['n_envs']} | {solve} | {still} "
                 f"| {np.median([r['steps_per_s'] for r in runs]):,.0f} |"
             )
@@ -201,12 +213,13 @@ def write_report(
                 f"\n{env_id}: REINFORCE trains at {speed['reinforce'] / speed['a2c']:.2f}x A2C's env steps per second "
                 f"(median steps/s; n_envs: REINFORCE {n_envs['reinforce']}, A2C {n_envs['a2c']})."
             )
-    lines += ["", "Per seed (final eval mean, steps-to-solve, steps/s):", ""]
+    lines += ["", "Per seed (final eval mean, stochastic eval mean, steps-to-solve, steps/s):", ""]
     for r in results:
         threshold = gym.spec(r["env"]).reward_threshold
         solve = steps_to_solve(r["episodes"], threshold) if threshold is not None else None
+        stochastic = f"{np.mean(r['stochastic_eval_rewards']):.1f}" if "stochastic_eval_rewards" in r else "-"
         lines.append(
-            f"- {r['env']} {r['algo']} seed {r['seed']}: {np.mean(r['eval_rewards']):.1f}, "
+            f"- {r['env']} {r['algo']} seed {r['seed']}: {np.mean(r['eval_rewards']):.1f}, {stochastic}, "
             f"{'not solved' if solve is None else f'{solve:,}'}, {r['steps_per_s']:,.0f}"
         )
     lines += ["", "## Learning curves", ""]
@@ -297,7 +310,8 @@ def main() -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(result))
                 print(
-                    f"{env_id} {algo} seed {seed}: eval {np.mean(result['eval_rewards']):.1f}, "
+                    f"{env_id} {algo} seed {seed}: eval {np.mean(result['eval_rewards']):.1f} "
+                    f"(stochastic {np.mean(result['stochastic_eval_rewards']):.1f}), "
                     f"{result['steps_per_s']:.0f} steps/s ({result['train_seconds']:.0f} s)",
                     flush=True,
                 )

@@ -28,3 +28,46 @@ def test_quick_mode_writes_figure_and_table(script, tmp_path, capsys):
     capsys.readouterr()
     main(argv)
     assert " 0 to run" in capsys.readouterr().out
+
+
+def test_benchmark_writes_table_and_curves(tmp_path):
+    """scripts/benchmark.py on a tiny budget: one row per algo, both evaluations, a curve, and a cached rerun."""
+    import subprocess
+
+    output = tmp_path / "bench.md"
+    command = [
+        sys.executable,
+        str(SCRIPTS / "benchmark.py"),
+        "--envs",
+        "CartPole-v1",
+        "--algos",
+        "reinforce",
+        "a2c",
+        "--seeds",
+        "0",
+        "--n-timesteps",
+        "CartPole-v1=1500",
+        "--eval-episodes",
+        "2",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--output",
+        str(output),
+        "--plots",
+        str(tmp_path / "plots"),
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert "0 runs cached, 2 to run" in first.stdout
+    table = [line for line in output.read_text().splitlines() if line.startswith("| CartPole-v1 |")]
+    assert [line.split("|")[2].strip() for line in table] == ["reinforce", "a2c"]
+    for line in table:
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        assert cells[2].endswith("(2 ep.)")  # deterministic eval
+        assert "+/-" in cells[3]  # stochastic eval was recorded
+        assert int(cells[4].replace(",", "")) == 1500
+    assert "CartPole-v1: REINFORCE trains at" in output.read_text()
+    assert (tmp_path / "plots" / "bench_CartPole-v1.png").stat().st_size > 1000
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert "2 runs cached, 0 to run" in second.stdout
