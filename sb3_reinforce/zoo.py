@@ -16,7 +16,6 @@ is accepted. For ``train --algo reinforce`` without ``-conf``, the hyperparamete
 
 import argparse
 import contextlib
-import math
 import os
 import runpy
 import shutil
@@ -80,6 +79,10 @@ def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
         policy_kwargs["activation_fn"] = ACTIVATION_FNS[hyperparams.pop("activation_fn")]
     if policy_kwargs:
         hyperparams["policy_kwargs"] = policy_kwargs
+    if not hyperparams.get("use_baseline", True):
+        # a preset's bootstrap_truncated (Pendulum-v1) needs a value network: without one there is nothing to
+        # bootstrap from, so a trial without a baseline must not inherit it
+        hyperparams["bootstrap_truncated"] = False
     return hyperparams
 
 
@@ -89,22 +92,23 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
 
     :param trial: Optuna trial
     :param n_actions: Number of continuous actions (unused)
-    :param n_envs: Number of envs: ``n_episodes`` is sampled among multiples of it
+    :param n_envs: Number of envs (unused: REINFORCE itself rounds ``n_episodes`` up to a multiple of it)
     :param additional_args: rl-zoo3's extra arguments (HER settings, unused)
     :return: REINFORCE constructor arguments
     """
     learning_rate = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
     one_minus_gamma = trial.suggest_float("one_minus_gamma", 0.0001, 0.03, log=True)
-    # multiples of n_envs only: every env plays the same number of episodes
-    n_episodes = trial.suggest_categorical(
-        "n_episodes", sorted({math.ceil(n / n_envs) * n_envs for n in (1, 2, 4, 8, 16, 32)})
-    )
+    # The same choices whatever n_envs, so that runs with different n_envs can share one study (Optuna rejects a
+    # categorical whose choices change); REINFORCE rounds n_episodes up to a multiple of n_envs itself
+    n_episodes = trial.suggest_categorical("n_episodes", [1, 2, 4, 8, 16, 32])
     net_arch = trial.suggest_categorical("net_arch", ["tiny", "small", "medium"])
     activation_fn = trial.suggest_categorical("activation_fn", ["tanh", "relu"])
     use_baseline = trial.suggest_categorical("use_baseline", [False, True])
     normalize_advantage = trial.suggest_categorical("normalize_advantage", [False, True])
     ent_coef = trial.suggest_float("ent_coef", 1e-8, 0.1, log=True)
-    max_grad_norm = trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True)
+    # up to 10: with a baseline the value loss dominates the joint gradient norm (README, "A learned baseline needs
+    # its own vf_coef and max_grad_norm"), and the presets that learn use 10 with vf_coef 0.01
+    max_grad_norm = trial.suggest_float("max_grad_norm", 0.3, 10.0, log=True)
 
     sampled_params: dict[str, Any] = {
         "learning_rate": learning_rate,
@@ -119,7 +123,8 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     }
     if use_baseline:
         # vf_coef only weighs the baseline's loss: sampled only when there is one
-        sampled_params["vf_coef"] = trial.suggest_float("vf_coef", 0.1, 1.0)
+        # log scale down to 1e-3: Monte Carlo returns make the value gradient 100-1000x the policy's
+        sampled_params["vf_coef"] = trial.suggest_float("vf_coef", 1e-3, 1.0, log=True)
 
     # Display true values
     trial.set_user_attr("gamma", 1 - one_minus_gamma)

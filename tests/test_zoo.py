@@ -360,14 +360,14 @@ def test_default_config_injection(args: list[str], expected_conf: str | None) ->
         assert new_args == [*args, "--conf-file", expected_conf]
 
 
-@pytest.mark.parametrize("n_envs", [1, 3])
-def test_sampler_gives_valid_constructor_arguments(n_envs: int) -> None:
+def test_sampler_gives_valid_constructor_arguments() -> None:
+    # one study shared by runs with different n_envs (as with --storage): the search space must not depend on it
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     env = gym.make(ENV_ID)
-    for _ in range(8):
+    for n_envs in (1, 3, 1, 3, 2, 1, 4, 3):
         trial = study.ask()
         hyperparams = sample_reinforce_params(trial, n_actions=0, n_envs=n_envs, additional_args={})
-        assert hyperparams["n_episodes"] % n_envs == 0
+        assert hyperparams["n_episodes"] in (1, 2, 4, 8, 16, 32)
         assert 0.97 <= hyperparams["gamma"] < 1.0
         assert ("vf_coef" in hyperparams) == hyperparams["use_baseline"]
         model = REINFORCE("MlpPolicy", env, device="cpu", **hyperparams)
@@ -375,6 +375,24 @@ def test_sampler_gives_valid_constructor_arguments(n_envs: int) -> None:
         # the converter, as rl-zoo3 uses it to load a trial from a study, gives the same arguments
         assert convert_reinforce_params(dict(trial.params)) == hyperparams
         study.tell(trial, 0.0)
+
+
+def test_sampled_trial_without_baseline_overrides_preset_bootstrap() -> None:
+    """rl-zoo3 updates the env's preset with the sampled values: Pendulum-v1's bootstrap_truncated needs a baseline."""
+    preset = load_hyperparams()["Pendulum-v1"]
+    assert preset["bootstrap_truncated"] and preset["use_baseline"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    env = gym.make("Pendulum-v1")
+    seen_without_baseline = False
+    for _ in range(12):
+        trial = study.ask()
+        kwargs = {"bootstrap_truncated": True, "use_baseline": True}  # from the preset, as in rl-zoo3's objective
+        kwargs.update(sample_reinforce_params(trial, n_actions=1, n_envs=4, additional_args={}))
+        model = REINFORCE("MlpPolicy", env, device="cpu", **kwargs)
+        assert model.bootstrap_truncated == kwargs["use_baseline"]
+        seen_without_baseline |= not kwargs["use_baseline"]
+        study.tell(trial, 0.0)
+    assert seen_without_baseline
 
 
 def load_hyperparams() -> dict:
