@@ -128,7 +128,17 @@ class REINFORCE(OnPolicyAlgorithm):
             vf_coef=vf_coef,
             max_grad_norm=max_grad_norm,
             batch_size=batch_size,
+            stats_window_size=stats_window_size,
         )
+        for name, flag in (
+            ("reward_to_go", reward_to_go),
+            ("use_baseline", use_baseline),
+            ("bootstrap_truncated", bootstrap_truncated),
+            ("normalize_advantage", normalize_advantage),
+        ):
+            # a string such as "False" from a config file would otherwise count as True
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
         if bootstrap_truncated and not use_baseline:
             raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
         if policy_kwargs is not None and "use_value_net" in policy_kwargs:
@@ -390,6 +400,7 @@ def _check_hyperparameters(
     vf_coef: float,
     max_grad_norm: float,
     batch_size: int | None,
+    stats_window_size: int = 100,
 ) -> None:
     """Raise a ValueError naming the first invalid hyperparameter."""
     if not callable(learning_rate) and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
@@ -407,3 +418,5 @@ def _check_hyperparameters(
         isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):
         raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+    if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
+        raise ValueError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")

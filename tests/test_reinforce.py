@@ -366,6 +366,11 @@ BAD_KWARGS = [
     (dict(learning_rate=0.0), "learning_rate"),
     (dict(learning_rate=-1e-3), "learning_rate"),
     (dict(bootstrap_truncated=True), "bootstrap_truncated"),
+    (dict(use_baseline="False"), "use_baseline"),
+    (dict(reward_to_go=1), "reward_to_go"),
+    (dict(normalize_advantage=None), "normalize_advantage"),
+    (dict(use_baseline=True, bootstrap_truncated="yes"), "bootstrap_truncated"),
+    (dict(stats_window_size=0), "stats_window_size"),
     (dict(policy_kwargs=dict(use_value_net=True)), "use_value_net"),
 ]
 
