@@ -400,10 +400,33 @@ def load_hyperparams() -> dict:
         return yaml.safe_load(file)
 
 
-def test_hyperparams_file_is_the_top_level_one() -> None:
-    top_level = REPO_ROOT / "hyperparams" / "reinforce.yml"
-    if top_level.is_file():
-        assert HYPERPARAMS_PATH.read_text() == top_level.read_text()
+def test_wheel_ships_hyperparams_and_console_script(tmp_path: Path) -> None:
+    """A non-editable install gets the top-level hyperparams/reinforce.yml as package data, and the console script."""
+    import zipfile
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    # symlinks=True: sb3_reinforce/hyperparams stays a link to ../hyperparams, as in the repository
+    shutil.copytree(REPO_ROOT / "hyperparams", source / "hyperparams")
+    shutil.copytree(
+        REPO_ROOT / "sb3_reinforce", source / "sb3_reinforce", symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = (tmp_path / "dist").glob("sb3_reinforce-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read("sb3_reinforce/hyperparams/reinforce.yml").decode()
+        (entry_points,) = [name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    assert shipped == (REPO_ROOT / "hyperparams" / "reinforce.yml").read_text()
+    assert "sb3-reinforce-zoo = sb3_reinforce.zoo:main" in scripts
 
 
 @pytest.mark.parametrize("env_id", sorted(load_hyperparams()))
