@@ -128,10 +128,21 @@ def test_enjoy(trained_folder: Path, tmp_path: Path) -> None:
         "--deterministic",
         cwd=tmp_path,
     )
-    assert "Loading" in result.stdout
+    lines = result.stdout.splitlines()
+    # the final model of the trained run, played until 300 steps: CartPole pays 1 per step, so returns = lengths
+    assert f"Loading {trained_folder / 'reinforce' / f'{ENV_ID}_1' / f'{ENV_ID}.zip'}" in lines
+    lengths = [int(line.split()[-1]) for line in lines if line.startswith("Episode Length")]
+    rewards = [float(line.split()[-1]) for line in lines if line.startswith("Episode Reward:")]
+    assert lengths and len(lengths) == len(rewards)
+    assert sum(lengths) <= 300 and all(1 <= n <= 500 for n in lengths)
+    assert rewards == [float(n) for n in lengths]
 
 
 def test_plots(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import pyplot as plt
+
+    shown = []  # plot_train ends with plt.show(): keep the figure's curves instead
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: shown.append([line.get_xydata() for line in plt.gca().lines]))
     run_zoo_in_process(
         "plot_train",
         "-a",
@@ -145,6 +156,11 @@ def test_plots(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
         cwd=tmp_path,
         monkeypatch=monkeypatch,
     )
+    # one training curve (the one run), smoothed over 5 episodes, up to the run's 2,000 steps
+    (curves,) = shown
+    (curve,) = curves
+    assert len(curve) > 0 and np.all(np.isfinite(curve))
+    assert 0 < curve[-1, 0] <= 2000 + 500
     output = tmp_path / "all_plots"
     run_zoo_in_process(
         "all_plots",
