@@ -226,7 +226,7 @@ def write_report(
     for env_id, path in plots.items():
         lines.append(f"![{env_id}]({Path(os.path.relpath(path, output.parent)).as_posix()})")
         lines.append("")
-    lines += ["## How to replicate", "", "```bash", "pip install -e '.[zoo]'", command, "```", ""]
+    lines += ["## How to replicate", "", "```bash", "pip install -e '.[zoo,box2d]'", command, "```", ""]
     text = "\n".join(lines)
     output.write_text(text)
     return text
