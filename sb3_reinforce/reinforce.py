@@ -129,16 +129,13 @@ class REINFORCE(OnPolicyAlgorithm):
             max_grad_norm=max_grad_norm,
             batch_size=batch_size,
             stats_window_size=stats_window_size,
+            flags=dict(
+                reward_to_go=reward_to_go,
+                use_baseline=use_baseline,
+                bootstrap_truncated=bootstrap_truncated,
+                normalize_advantage=normalize_advantage,
+            ),
         )
-        for name, flag in (
-            ("reward_to_go", reward_to_go),
-            ("use_baseline", use_baseline),
-            ("bootstrap_truncated", bootstrap_truncated),
-            ("normalize_advantage", normalize_advantage),
-        ):
-            # a string such as "False" from a config file would otherwise count as True
-            if not isinstance(flag, (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
         if bootstrap_truncated and not use_baseline:
             raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
         if policy_kwargs is not None and "use_value_net" in policy_kwargs:
@@ -401,8 +398,9 @@ def _check_hyperparameters(
     max_grad_norm: float,
     batch_size: int | None,
     stats_window_size: int = 100,
+    flags: dict[str, Any] | None = None,
 ) -> None:
-    """Raise a ValueError naming the first invalid hyperparameter."""
+    """Raise a ValueError naming the first invalid hyperparameter (``flags``: the boolean ones, by name)."""
     if not callable(learning_rate) and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a positive number or a schedule, got {learning_rate!r}")
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
@@ -420,3 +418,7 @@ def _check_hyperparameters(
         raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
     if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
         raise ValueError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
+    for name, flag in (flags or {}).items():
+        # a string such as "False" from a config file would otherwise count as True
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
