@@ -2,7 +2,7 @@
 
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
-from sb3_reinforce.reinforce import REINFORCE
+from sb3_reinforce.reinforce import REINFORCE, StepsLinearSchedule
 
 __version__ = "0.1.0"
 
@@ -14,5 +14,6 @@ __all__ = [
     "MlpPolicy",
     "MultiInputPolicy",
     "REINFORCEPolicy",
+    "StepsLinearSchedule",
     "__version__",
 ]

@@ -177,11 +177,13 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     def reset(self) -> None:
         capacity = self.buffer_size
-        self._allocate_observations(capacity)
-        self.actions = np.zeros((capacity, self.n_envs, self.action_dim), dtype=np.float32)
-        self.rewards = np.zeros((capacity, self.n_envs), dtype=np.float32)
-        self.episode_ends = np.zeros((capacity, self.n_envs), dtype=bool)
-        self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
+        if getattr(self, "rewards", None) is None or len(self.rewards) != capacity:
+            # first call: allocate; later calls keep the (grown) arrays, whose rows add() overwrites before use
+            self._allocate_observations(capacity)
+            self.actions = np.zeros((capacity, self.n_envs, self.action_dim), dtype=np.float32)
+            self.rewards = np.zeros((capacity, self.n_envs), dtype=np.float32)
+            self.episode_ends = np.zeros((capacity, self.n_envs), dtype=bool)
+            self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
         self.has_values = False
         self.returns = np.zeros((0, self.n_envs), dtype=np.float32)
         self.advantages = np.zeros((0, self.n_envs), dtype=np.float32)
@@ -251,13 +253,17 @@ class EpisodicRolloutBuffer(BaseBuffer):
             )
         returns_fn = discounted_returns_to_go if reward_to_go else whole_episode_returns
         returns = returns_fn(rewards, episode_ends, self.gamma)
-        if not np.all(np.isfinite(returns[self.used])):
-            raise ValueError("The rollout's discounted returns overflowed to a non-finite value: no update was made.")
         advantages = returns - self.values[: self.pos] if self.has_values else returns.copy()
         if normalize_advantage:
             advantages[self.used] = normalize(advantages[self.used])
-        self.returns = returns.astype(np.float32)
-        self.advantages = advantages.astype(np.float32)
+        # checked after the cast to float32, the precision the loss sees: a float64 return above 3.4e38 is inf there
+        returns_32, advantages_32 = returns.astype(np.float32), advantages.astype(np.float32)
+        if not (np.all(np.isfinite(returns_32[self.used])) and np.all(np.isfinite(advantages_32[self.used]))):
+            raise ValueError(
+                "The rollout's discounted returns or advantages overflow float32 (|x| > 3.4e38) or are not finite: "
+                "no update was made. Scale the rewards down (e.g. VecNormalize) or lower gamma."
+            )
+        self.returns, self.advantages = returns_32, advantages_32
         if self.has_values:
             self.explained_variance = float(explained_variance(self.values[: self.pos][self.used], returns[self.used]))
         # the used steps of each env are contiguous from step 0

@@ -5,11 +5,12 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, obs_as_tensor
+from stable_baselines3.common.utils import obs_as_tensor, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
@@ -21,10 +22,68 @@ SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 # Steps per env the rollout buffer holds before it first grows; it doubles when full and keeps its size.
 _INITIAL_BUFFER_CAPACITY = 256
 
-# Default learning rate: linear decay from 5e-3 to 0 over each learn() call. Measured on CartPole-v1
-# (scripts/solve_cartpole.py, 5 seeds): a constant rate solves, then hovers around the threshold; the decay
-# lets every seed solve and stay solved.
-DEFAULT_LEARNING_RATE = LinearSchedule(5e-3, 0.0, 1.0)
+
+class StepsLinearSchedule:
+    """
+    A learning rate that decays linearly with the model's env steps (``num_timesteps``) rather than with the
+    progress of one ``learn()`` call: from ``initial`` at step 0 to ``final`` at ``decay_steps``, then constant.
+
+    REINFORCE reads it at the ``num_timesteps`` of each rollout's start, so training in a loop
+    (``learn(N, reset_num_timesteps=False)`` repeated) follows the same rates as one long call, the first update
+    of a short ``learn()`` runs at ``initial``, and no update runs at 0 when ``final > 0``. ``learn()`` with
+    ``reset_num_timesteps=True`` restarts ``num_timesteps``, hence the decay.
+
+    :param initial: Learning rate at step 0
+    :param final: Learning rate from ``decay_steps`` on
+    :param decay_steps: Env steps over which the rate decays
+    """
+
+    def __init__(self, initial: float, final: float, decay_steps: int):
+        if not (initial > 0 and final > 0 and decay_steps >= 1):
+            raise ValueError(
+                "StepsLinearSchedule needs initial > 0, final > 0 and decay_steps >= 1, "
+                f"got initial={initial!r}, final={final!r}, decay_steps={decay_steps!r}"
+            )
+        self.initial, self.final, self.decay_steps = float(initial), float(final), int(decay_steps)
+
+    def value_at(self, num_timesteps: int) -> float:
+        """The learning rate after ``num_timesteps`` env steps."""
+        fraction = min(max(num_timesteps, 0) / self.decay_steps, 1.0)
+        return (1.0 - fraction) * self.initial + fraction * self.final
+
+    def __call__(self, progress_remaining: float) -> float:
+        # As an SB3 schedule (the optimizer's rate when the policy is built): the rate at step 0. SB3's progress
+        # is ignored; REINFORCE calls value_at() with its env steps.
+        return self.initial
+
+    def __repr__(self) -> str:
+        return f"StepsLinearSchedule(initial={self.initial}, final={self.final}, decay_steps={self.decay_steps})"
+
+
+# Default learning rate: 5e-3 decaying linearly to 5e-4 over the first 100,000 env steps of the model (learn()'s
+# default budget), measured on CartPole-v1 (README, "Default hyperparameters, measured").
+DEFAULT_LEARNING_RATE = StepsLinearSchedule(5e-3, 5e-4, 100_000)
+
+# Default of ``episode_length_limit``: the longest episode a rollout waits for before it raises. It is above every
+# Gymnasium time limit and ALE's (NoFrameskip-v4: 400,000 frames, i.e. 100,000 agent steps with a frame skip of 4)
+DEFAULT_EPISODE_LENGTH_LIMIT = 100_000
+
+# Arguments of A2C and PPO that REINFORCE has no use for: what it uses instead, and the value that means "the same
+# as REINFORCE" (accepted silently), or None when any value is rejected
+_A2C_PPO_ARGUMENTS: dict[str, tuple[str, Any]] = {
+    "n_steps": ("a rollout is made of whole episodes: set n_episodes (episodes per update) instead", None),
+    "gae_lambda": ("REINFORCE uses Monte Carlo returns, which is gae_lambda=1; use use_baseline for a baseline", 1.0),
+    "use_sde": ("gSDE is not supported by REINFORCE yet: exploration comes from the action distribution", False),
+    "sde_sample_freq": ("gSDE is not supported by REINFORCE yet", -1),
+    "rollout_buffer_class": ("REINFORCE picks its own episodic buffer (EpisodicRolloutBuffer)", None),
+    "rollout_buffer_kwargs": ("REINFORCE picks its own episodic buffer (EpisodicRolloutBuffer)", None),
+    "use_rms_prop": ("pass policy_kwargs=dict(optimizer_class=torch.optim.RMSprop) to use RMSprop", None),
+    "rms_prop_eps": ("pass policy_kwargs=dict(optimizer_kwargs=dict(eps=...)) to set the optimizer's eps", None),
+    "n_epochs": ("REINFORCE makes one gradient step per rollout (it is not PPO)", None),
+    "clip_range": ("REINFORCE has no clipped surrogate objective (it is not PPO)", None),
+    "clip_range_vf": ("REINFORCE has no clipped value objective (it is not PPO)", None),
+    "target_kl": ("REINFORCE makes one gradient step per rollout (it is not PPO)", None),
+}
 
 
 class REINFORCE(OnPolicyAlgorithm):
@@ -44,7 +103,31 @@ class REINFORCE(OnPolicyAlgorithm):
     those steps count in ``num_timesteps``, are never used for a gradient and are logged as
     ``rollout/unused_steps``. An episode still running when a rollout ends was partly played under the old
     parameters, so the next rollout starts by resetting the envs (``VecEnv.reset``) whenever one of them is
-    mid-episode; with ``n_envs=1`` this never happens.
+    mid-episode; with ``n_envs=1`` this never happens. The same reset follows a rollout that did not complete (a
+    callback stopped training, or an error). An env wrapped in SB3's ``EpisodicLifeEnv`` (``AtariWrapper``)
+    would only take a no-op step on such a reset and go on with the same game, so its next reset is made a real
+    one (a new game) first.
+
+    **Episode statistics.** ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean`` (console, TensorBoard) average the
+    episodes the updates used. The ``Monitor`` files (``monitor.csv``, read by rl-zoo3's plots) hold every
+    episode an env finished, including the ones finished envs played while waiting for the slowest (unused,
+    and on average shorter), and never the episodes cut by the rollout-start reset; with ``n_envs=1`` the two
+    are the same.
+
+    **Episodes must end.** A rollout waits for whole episodes; an episode that runs for more than
+    ``episode_length_limit`` steps raises a ``RuntimeError`` (no update is made), so an env without a time limit
+    cannot hang ``learn()``. Wrap such an env in ``gymnasium.wrappers.TimeLimit``.
+
+    **Learning rate schedules** are evaluated at the progress at the start of each rollout (the steps done
+    before the data of the update was collected), so a schedule decaying to 0 never makes an update at 0. With
+    ``reset_num_timesteps=False`` the progress runs over the steps of that call, as in SB3.
+
+    **Saving and resuming.** ``save`` stores the parameters, the optimizer state and the hyperparameters; it does
+    not store the random generators (torch, NumPy, the env's) or the env's state. ``load(path, env)`` then
+    ``learn(..., reset_num_timesteps=False)`` continues training from the saved parameters; as in SB3, it starts
+    with a reset of the env, re-seeded with the model's seed. To repeat an uninterrupted run step for step, keep the
+    env and the torch generator state: ``load(path)``, ``torch.set_rng_state(...)``, then
+    ``set_env(env, force_reset=False)``.
 
     **Update.** One optimizer step per rollout on the loss
 
@@ -59,8 +142,10 @@ class REINFORCE(OnPolicyAlgorithm):
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
-    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0).
-        The default decays linearly from 5e-3 to 0 over each ``learn()`` call.
+    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0),
+        evaluated at the start of each rollout, or a :class:`StepsLinearSchedule` of the model's env steps. The
+        default decays from 5e-3 to 5e-4 over the first 100,000 env steps of the model (not of each ``learn()``
+        call), then stays at 5e-4.
     :param n_episodes: Minimum number of whole episodes per update; rounded up to a multiple of the number of envs
         (each env plays ``ceil(n_episodes / n_envs)`` episodes)
     :param gamma: Discount factor, in [0, 1]. The default 0.999 keeps a horizon of about 1,000 steps: with 0.99
@@ -77,6 +162,9 @@ class REINFORCE(OnPolicyAlgorithm):
     :param vf_coef: Value function coefficient for the loss calculation (baseline only)
     :param max_grad_norm: The maximum value for the gradient clipping (``math.inf`` disables clipping)
     :param batch_size: Number of steps per gradient-accumulation chunk, or None to process the whole batch at once
+    :param episode_length_limit: Longest episode (in steps) a rollout waits for; a longer one raises a
+        ``RuntimeError`` naming the env. Memory stays bounded by ``episodes_per_env * episode_length_limit`` steps
+        per env
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -112,6 +200,7 @@ class REINFORCE(OnPolicyAlgorithm):
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         batch_size: int | None = 4096,
+        episode_length_limit: int = DEFAULT_EPISODE_LENGTH_LIMIT,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -119,7 +208,9 @@ class REINFORCE(OnPolicyAlgorithm):
         seed: int | None = None,
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
+        **kwargs: Any,
     ):
+        _check_a2c_ppo_arguments(kwargs)
         _check_hyperparameters(
             learning_rate=learning_rate,
             n_episodes=n_episodes,
@@ -128,6 +219,7 @@ class REINFORCE(OnPolicyAlgorithm):
             vf_coef=vf_coef,
             max_grad_norm=max_grad_norm,
             batch_size=batch_size,
+            episode_length_limit=episode_length_limit,
             stats_window_size=stats_window_size,
             flags=dict(
                 reward_to_go=reward_to_go,
@@ -174,6 +266,9 @@ class REINFORCE(OnPolicyAlgorithm):
         self.bootstrap_truncated = bootstrap_truncated
         self.normalize_advantage = normalize_advantage
         self.batch_size = batch_size
+        self.episode_length_limit = episode_length_limit
+        # num_timesteps when the last rollout started: the learning rate schedule's progress is taken there
+        self._rollout_start_timesteps = 0
 
         if _init_setup_model:
             self._setup_model()
@@ -187,8 +282,14 @@ class REINFORCE(OnPolicyAlgorithm):
             self.rollout_buffer_class = DictEpisodicRolloutBuffer  # type: ignore[assignment]
         else:
             self.rollout_buffer_class = EpisodicRolloutBuffer  # type: ignore[assignment]
-        self.policy_kwargs = {**self.policy_kwargs, "use_value_net": self.use_baseline}
-        super()._setup_model()
+        user_policy_kwargs = {key: value for key, value in self.policy_kwargs.items() if key != "use_value_net"}
+        # the policy gets use_value_net from use_baseline; the stored policy_kwargs stay the user's, so that
+        # load(..., policy_kwargs=<the same kwargs>) matches them (models saved before kept it in there)
+        self.policy_kwargs = {**user_policy_kwargs, "use_value_net": self.use_baseline}
+        try:
+            super()._setup_model()
+        finally:
+            self.policy_kwargs = user_policy_kwargs
         if self.n_episodes % self.n_envs != 0:
             warnings.warn(
                 f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
@@ -220,11 +321,11 @@ class REINFORCE(OnPolicyAlgorithm):
         assert self._last_obs is not None, "No previous observation was provided"
         # Switch to eval mode (this affects batch norm / dropout)
         self.policy.set_training_mode(False)
+        self._rollout_start_timesteps = self.num_timesteps
 
         if not np.all(self._last_episode_starts):
             # an episode is in flight from before the last update: its start was played by older parameters
-            self._last_obs = env.reset()  # type: ignore[assignment]
-            self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+            self._reset_all_envs(env)
 
         rollout_buffer.reset()
         callback.on_rollout_start()
@@ -232,6 +333,8 @@ class REINFORCE(OnPolicyAlgorithm):
         # from the env stepped here, which need not be self.env (diagnostics collect in a separate env)
         episodes_per_env = math.ceil(self.n_episodes / env.num_envs)
         finished = np.zeros(env.num_envs, dtype=np.int64)
+        # (n_envs,): steps of each env's current episode so far
+        episode_lengths = np.zeros(env.num_envs, dtype=np.int64)
         while np.any(finished < episodes_per_env):
             with th.no_grad():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
@@ -246,13 +349,18 @@ class REINFORCE(OnPolicyAlgorithm):
             new_obs, rewards, dones, infos = env.step(clipped_actions)
 
             self.num_timesteps += env.num_envs
+            episode_lengths += 1
 
             # Give access to local variables
             callback.update_locals(locals())
             if not callback.on_step():
+                # the envs are mid-episode and the rollout is dropped: the next rollout starts from a reset
+                self._last_episode_starts = np.zeros(env.num_envs, dtype=bool)
                 return False
 
-            self._update_info_buffer(infos, dones)
+            # episode statistics from the episodes this update uses, not those played while waiting
+            used = dones & (finished < episodes_per_env)
+            self._update_info_buffer([info for info, use in zip(infos, used, strict=True) if use], dones[used])
 
             if isinstance(self.action_space, spaces.Discrete):
                 # Reshape in case of discrete action
@@ -263,14 +371,20 @@ class REINFORCE(OnPolicyAlgorithm):
 
             rollout_buffer.add(self._last_obs, actions, rewards, dones, values)  # type: ignore[arg-type]
             finished += dones
+            episode_lengths[dones] = 0
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
+            self._check_episode_lengths(episode_lengths, finished < episodes_per_env)
 
-        rollout_buffer.compute_returns_and_advantage(
-            episodes_per_env=episodes_per_env,
-            reward_to_go=self.reward_to_go,
-            normalize_advantage=self.normalize_advantage,
-        )
+        try:
+            rollout_buffer.compute_returns_and_advantage(
+                episodes_per_env=episodes_per_env,
+                reward_to_go=self.reward_to_go,
+                normalize_advantage=self.normalize_advantage,
+            )
+        except ValueError:
+            self._last_episode_starts = np.zeros(env.num_envs, dtype=bool)
+            raise
         self.logger.record("rollout/n_episodes", rollout_buffer.n_episodes)
         self.logger.record("rollout/n_steps", rollout_buffer.n_used_steps)
         self.logger.record("rollout/unused_steps", rollout_buffer.n_unused_steps)
@@ -279,6 +393,49 @@ class REINFORCE(OnPolicyAlgorithm):
         callback.on_rollout_end()
 
         return True
+
+    def _reset_all_envs(self, env: VecEnv) -> None:
+        """Reset every env to the start of a new episode (a new game under ``EpisodicLifeEnv``)."""
+        life_episodes = [index for index, wrapped in enumerate(env.env_is_wrapped(EpisodicLifeEnv)) if wrapped]
+        if life_episodes:
+            # EpisodicLifeEnv.reset() in the middle of a life only takes a no-op step: make it a real reset
+            env.env_method("set_wrapper_attr", "was_real_done", True, indices=life_episodes)
+        self._last_obs = env.reset()  # type: ignore[assignment]
+        self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+
+    def _check_episode_lengths(self, episode_lengths: np.ndarray, waited_for: np.ndarray) -> None:
+        """Raise if an episode the rollout waits for has run past ``episode_length_limit`` steps."""
+        too_long = np.flatnonzero(waited_for & (episode_lengths > self.episode_length_limit))
+        if too_long.size == 0:
+            return
+        # the rollout is dropped with the envs mid-episode: the next rollout starts from a reset
+        self._last_episode_starts = np.zeros(len(episode_lengths), dtype=bool)
+        raise RuntimeError(
+            f"The episode of env {too_long[0]} has run for more than episode_length_limit={self.episode_length_limit} "
+            "steps without ending: REINFORCE learns from whole episodes and waits for them to end. Give the env a time "
+            "limit (gymnasium.wrappers.TimeLimit, or max_episode_steps in gymnasium.make / make_vec_env's env_kwargs), "
+            "or raise episode_length_limit if its episodes really are that long. No update was made."
+        )
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        """Set the learning rate of the update; a :class:`StepsLinearSchedule` is read at the rollout's first step."""
+        if not isinstance(self.learning_rate, StepsLinearSchedule):
+            super()._update_learning_rate(optimizers)
+            return
+        learning_rate = self.learning_rate.value_at(self._rollout_start_timesteps)
+        self.logger.record("train/learning_rate", learning_rate)
+        for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+            update_learning_rate(optimizer, learning_rate)
+
+    def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+        """
+        Progress remaining at the start of the rollout just collected, not after it: a rollout of whole episodes
+        can run past ``total_timesteps``, where SB3's progress (and a schedule decaying to 0) would reach 0.
+
+        :param num_timesteps: current number of timesteps (the progress uses the rollout's first step instead)
+        :param total_timesteps: the total number of timesteps of this ``learn()`` call
+        """
+        super()._update_current_progress_remaining(min(self._rollout_start_timesteps, num_timesteps), total_timesteps)
 
     def _bootstrap_truncated(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
         """Add ``gamma * V(final observation)`` to the reward of every step that ended by truncation."""
@@ -397,6 +554,7 @@ def _check_hyperparameters(
     vf_coef: float,
     max_grad_norm: float,
     batch_size: int | None,
+    episode_length_limit: int = DEFAULT_EPISODE_LENGTH_LIMIT,
     stats_window_size: int = 100,
     flags: dict[str, Any] | None = None,
 ) -> None:
@@ -416,9 +574,30 @@ def _check_hyperparameters(
         isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):
         raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+    if (
+        isinstance(episode_length_limit, bool)
+        or not isinstance(episode_length_limit, (int, np.integer))
+        or episode_length_limit < 1
+    ):
+        raise ValueError(f"episode_length_limit must be an integer >= 1, got {episode_length_limit!r}")
     if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
         raise ValueError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
     for name, flag in (flags or {}).items():
         # a string such as "False" from a config file would otherwise count as True
         if not isinstance(flag, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False, got {flag!r}")
+
+
+def _check_a2c_ppo_arguments(kwargs: dict[str, Any]) -> None:
+    """
+    Reject the A2C/PPO arguments REINFORCE has no use for with a ``ValueError`` saying what it uses instead
+    (a value that means the same as REINFORCE, such as ``gae_lambda=1.0``, is accepted); any other unknown
+    argument is a ``TypeError``, as for any Python function.
+    """
+    for name, value in kwargs.items():
+        if name not in _A2C_PPO_ARGUMENTS:
+            raise TypeError(f"REINFORCE.__init__() got an unexpected keyword argument {name!r}")
+        instead, same_as_reinforce = _A2C_PPO_ARGUMENTS[name]
+        if same_as_reinforce is not None and value == same_as_reinforce and type(value) is type(same_as_reinforce):
+            continue
+        raise ValueError(f"REINFORCE does not take {name}={value!r}: {instead}")
