@@ -122,7 +122,7 @@ def test_update_equals_analytic_reinforce_gradient(n_envs):
 
 def test_batch_size_only_bounds_memory():
     """Accumulating gradients over chunks gives the same update as the whole batch at once."""
-    results = []
+    results, initial = [], None
     for batch_size in (None, 7):
         model = REINFORCE(
             "MlpPolicy",
@@ -134,9 +134,13 @@ def test_batch_size_only_bounds_memory():
             seed=0,
             device="cpu",
         )
-        model.learn(total_timesteps=1)
-        assert model.rollout_buffer.n_used_steps > 7
+        initial = initial or params_of(model)
+        model.learn(total_timesteps=1)  # one rollout, one update
+        assert model._n_updates == 1 and model.rollout_buffer.n_used_steps > 7
         results.append(params_of(model))
+    # the update moved every parameter (policy and value), so the comparison below compares two real updates
+    for name in initial:
+        assert not th.allclose(initial[name], results[0][name]), name
     for name in results[0]:
         th.testing.assert_close(results[0][name], results[1][name], rtol=1e-5, atol=1e-6)
 
@@ -390,8 +394,10 @@ def test_wrong_policy_class_is_rejected():
 
 def test_nan_reward_raises_before_any_parameter_changes(tmp_path):
     model = REINFORCE("MlpPolicy", DummyVecEnv([lambda: NaNRewardEnv(nan_at=8)]), n_episodes=2, seed=0, device="cpu")
+    initial = params_of(model)
     model.learn(6)  # one clean update: episodes 1-2 are steps 1-6
     before = params_of(model)
+    assert model._n_updates == 1 and any(not th.equal(initial[name], before[name]) for name in initial)
     model.save(tmp_path / "before")
     with pytest.raises(ValueError, match="non-finite reward"):
         model.learn(6, reset_num_timesteps=False)
