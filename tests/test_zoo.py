@@ -455,7 +455,7 @@ def test_hyperparams_keys_are_valid(env_id: str) -> None:
     assert isinstance(block["n_timesteps"], (int, float))
 
 
-@pytest.mark.parametrize("env_id", sorted(set(load_hyperparams()) - {"atari"}))
+@pytest.mark.parametrize("env_id", sorted(set(load_hyperparams()) - {"atari", "default"}))
 def test_hyperparams_build_a_model(env_id: str, tmp_path: Path) -> None:
     import argparse
 
