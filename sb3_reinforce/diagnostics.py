@@ -209,7 +209,11 @@ def gradient_statistics(
     episodes_per_env = -(-n_episodes // diagnostic_env.num_envs)
     params = policy_parameters(model)
 
-    with th.random.fork_rng(devices=[]), _preserved_model_state(model, diagnostic_env, episodes_per_env):
+    # fork the generator of the model's device too (on CUDA, sampling actions draws from the CUDA generator)
+    rng_devices = []
+    if model.device.type == "cuda":
+        rng_devices = [model.device.index if model.device.index is not None else th.cuda.current_device()]
+    with th.random.fork_rng(devices=rng_devices), _preserved_model_state(model, diagnostic_env, episodes_per_env):
         if seed is not None:
             th.manual_seed(seed)
 
