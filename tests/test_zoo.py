@@ -18,12 +18,14 @@ yaml = pytest.importorskip("yaml")
 
 from sb3_reinforce import REINFORCE  # noqa: E402
 from sb3_reinforce.zoo import (  # noqa: E402
+    HEARTBEAT_INTERVAL,
     HYPERPARAMS_PATH,
     convert_reinforce_params,
     main,
     record_video_command,
     register,
     sample_reinforce_params,
+    split_heartbeat_interval,
     with_default_config,
 )
 
@@ -374,6 +376,18 @@ def test_default_config_injection(args: list[str], expected_conf: str | None) ->
         assert new_args == args
     else:
         assert new_args == [*args, "--conf-file", expected_conf]
+
+
+def test_heartbeat_interval_option() -> None:
+    # taken out of train's arguments (rl-zoo3 would reject it), the others left in order
+    args = ["--algo", "reinforce", "-n", "1000", "--seed", "-1"]
+    assert split_heartbeat_interval(args) == (args, HEARTBEAT_INTERVAL)
+    assert split_heartbeat_interval(["-optimize", "--heartbeat-interval", "5", *args]) == (["-optimize", *args], 5)
+    assert split_heartbeat_interval(["--heartbeat-interval=0", *args]) == (args, 0)
+    # no abbreviation: "--heart" is left to rl-zoo3, which rejects it
+    assert split_heartbeat_interval(["--heart", "5"]) == (["--heart", "5"], HEARTBEAT_INTERVAL)
+    with pytest.raises(SystemExit):
+        split_heartbeat_interval(["--heartbeat-interval", "-1"])
 
 
 def test_sampler_gives_valid_constructor_arguments() -> None:
