@@ -47,13 +47,18 @@ ZOO_KEYS = {
 }
 
 
-def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``python -m sb3_reinforce.zoo *args`` in a fresh process, importing this checkout's package."""
+def zoo_env() -> dict[str, str]:
+    """The environment of a child process that imports this checkout's package (and plots without a display)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python -m sb3_reinforce.zoo *args`` in a fresh process, importing this checkout's package."""
     result = subprocess.run(
-        [sys.executable, "-m", "sb3_reinforce.zoo", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sb3_reinforce.zoo", *args], cwd=cwd, env=zoo_env(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
@@ -326,9 +331,7 @@ for before, after in zip(tables, once):
 from sb3_reinforce import REINFORCE
 assert ALGOS["reinforce"] is REINFORCE
 """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], env=zoo_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
 
