@@ -12,22 +12,30 @@ and the command line calls it before handing over to rl-zoo3's own entry points:
 (``sb3-reinforce-zoo`` is the same command, installed as a console script.) Every argument of the rl-zoo3 script
 is accepted. For ``train --algo reinforce`` without ``-conf``, the hyperparameters shipped with this package
 (:data:`HYPERPARAMS_PATH`) are used. From Python, pass that path to ``ExperimentManager(..., config=...)``.
+
+``train`` opens a ``--storage`` database URL (SQLite, PostgreSQL, ...) itself, with :func:`rdb_storage`: running
+trials send a heartbeat, so that the trial of a worker that died is marked failed and run again, and a storage
+that cannot be opened stops the command with one line naming it. ``--heartbeat-interval SECONDS`` (default
+:data:`HEARTBEAT_INTERVAL`, 0 turns the heartbeat off) is read here and not passed on to rl-zoo3.
 """
 
 import argparse
 import contextlib
 import os
+import re
 import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 try:
     import optuna
+    import sqlalchemy
     from rl_zoo3 import hyperparams_opt
     from rl_zoo3 import utils as zoo_utils
 except ImportError as e:  # pragma: no cover - depends on the installed extras
@@ -58,6 +66,12 @@ NET_ARCHS = {
     "medium": dict(pi=[256, 256], vf=[256, 256]),
 }
 ACTIVATION_FNS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+#: Seconds between two heartbeats of a running trial in a database storage (``train --heartbeat-interval``).
+#: A trial without a heartbeat for twice as long is marked failed by the next worker that starts a trial.
+HEARTBEAT_INTERVAL = 60
+#: How many times a trial whose worker died is queued again (with the same hyperparameters)
+MAX_RETRY = 3
 
 
 def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
@@ -143,10 +157,97 @@ def register() -> None:
     hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_reinforce_params
 
 
+def hide_password(url: str) -> str:
+    """
+    :param url: A database URL
+    :return: The URL with the password, if any, replaced by ``***``
+    """
+    return re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)
+
+
+def rdb_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL) -> optuna.storages.RDBStorage:
+    """
+    Open the Optuna storage of a database URL (``--storage``), creating Optuna's tables if they are missing.
+
+    With a heartbeat, each running trial records the time every ``heartbeat_interval`` seconds. A trial whose
+    heartbeat is older than twice that (its worker was killed, or its machine lost) is marked ``FAIL`` by the next
+    worker of the study that starts a trial, and queued again with the same parameters, at most :data:`MAX_RETRY`
+    times (Optuna's ``RetryHeartbeatStaleTrialCallback``; the new trial's ``system_attrs["failed_trial"]`` is the
+    number of the one it replaces).
+
+    :param url: SQLAlchemy database URL, e.g. ``postgresql://user:password@host/database`` or ``sqlite:///study.db``
+    :param heartbeat_interval: Seconds between two heartbeats; 0 turns the heartbeat off
+    :return: The storage
+    :raises SystemExit: When the storage cannot be opened (bad URL, missing driver, unreachable server), with the
+        URL (password hidden) and the reason on one line
+    """
+    failure = f"cannot open the Optuna storage {hide_password(url)}"
+    with warnings.catch_warnings():
+        # the heartbeat and the retry callback are flagged experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        heartbeat: dict[str, Any] = {}
+        if heartbeat_interval > 0:
+            heartbeat = dict(
+                heartbeat_interval=heartbeat_interval,
+                grace_period=2 * heartbeat_interval,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            )
+        try:
+            return optuna.storages.RDBStorage(url, **heartbeat)
+        except ImportError as e:
+            # Optuna's message is generic: the missing module is in the exception it wraps
+            hint = " (pip install 'sb3-reinforce[postgres]')" if url.startswith("postgresql") else ""
+            raise SystemExit(f"{failure}: {e.__cause__ or e}{hint}") from None
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            # the driver's own error (e.g. "connection refused") on one line, without SQLAlchemy's link to its docs
+            reason = getattr(e, "orig", None) or e
+            raise SystemExit(f"{failure}: {' '.join(str(reason).split())}") from None
+
+
+def split_heartbeat_interval(args: Sequence[str]) -> tuple[list[str], int]:
+    """
+    Take ``--heartbeat-interval SECONDS`` out of the arguments of ``train`` (rl-zoo3 does not know it).
+
+    :param args: Arguments of ``train``
+    :return: The other arguments, in order, and the interval (:data:`HEARTBEAT_INTERVAL` when not given)
+    """
+    parser = argparse.ArgumentParser(prog="sb3-reinforce-zoo train", add_help=False, allow_abbrev=False)
+    parser.add_argument("--heartbeat-interval", type=int, default=HEARTBEAT_INTERVAL)
+    known, others = parser.parse_known_args(args)
+    if known.heartbeat_interval < 0:
+        parser.error("--heartbeat-interval must be >= 0 (0 turns the heartbeat off)")
+    return others, known.heartbeat_interval
+
+
+@contextlib.contextmanager
+def _database_storages(heartbeat_interval: int) -> Iterator[None]:
+    # rl-zoo3 hands a --storage URL as it is to optuna.create_study (-optimize) and optuna.load_study (--trial-id),
+    # which would open it without a heartbeat (a path ending in ".log" arrives as the journal storage rl-zoo3 opened)
+    create_study, load_study = optuna.create_study, optuna.load_study
+
+    def open_url(storage: Any) -> Any:
+        return rdb_storage(storage, heartbeat_interval) if isinstance(storage, str) else storage
+
+    def create_study_in_database(*, storage: Any = None, **kwargs: Any) -> optuna.Study:
+        return create_study(storage=open_url(storage), **kwargs)
+
+    def load_study_from_database(*, storage: Any, **kwargs: Any) -> optuna.Study:
+        return load_study(storage=open_url(storage), **kwargs)
+
+    optuna.create_study, optuna.load_study = create_study_in_database, load_study_from_database
+    try:
+        yield
+    finally:
+        optuna.create_study, optuna.load_study = create_study, load_study
+
+
 def _run_train() -> None:
     from rl_zoo3.train import train
 
-    train()
+    args, heartbeat_interval = split_heartbeat_interval(sys.argv[1:])
+    sys.argv[1:] = args
+    with _database_storages(heartbeat_interval):
+        train()
 
 
 def _run_enjoy() -> None:
@@ -268,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
         print("Runs rl-zoo3's script with the 'reinforce' algorithm registered; '<script> -h' lists its arguments.")
+        print(
+            f"train also takes --heartbeat-interval SECONDS (default {HEARTBEAT_INTERVAL}; 0: off): the heartbeat of "
+            "the trials in a --storage database, by which a killed worker's trial is marked failed and run again."
+        )
         return
     script, args = argv[0], argv[1:]
     if script not in SCRIPTS:

@@ -18,12 +18,14 @@ yaml = pytest.importorskip("yaml")
 
 from sb3_reinforce import REINFORCE  # noqa: E402
 from sb3_reinforce.zoo import (  # noqa: E402
+    HEARTBEAT_INTERVAL,
     HYPERPARAMS_PATH,
     convert_reinforce_params,
     main,
     record_video_command,
     register,
     sample_reinforce_params,
+    split_heartbeat_interval,
     with_default_config,
 )
 
@@ -45,13 +47,18 @@ ZOO_KEYS = {
 }
 
 
-def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``python -m sb3_reinforce.zoo *args`` in a fresh process, importing this checkout's package."""
+def zoo_env() -> dict[str, str]:
+    """The environment of a child process that imports this checkout's package (and plots without a display)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python -m sb3_reinforce.zoo *args`` in a fresh process, importing this checkout's package."""
     result = subprocess.run(
-        [sys.executable, "-m", "sb3_reinforce.zoo", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sb3_reinforce.zoo", *args], cwd=cwd, env=zoo_env(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
@@ -324,9 +331,7 @@ for before, after in zip(tables, once):
 from sb3_reinforce import REINFORCE
 assert ALGOS["reinforce"] is REINFORCE
 """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], env=zoo_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
 
@@ -374,6 +379,18 @@ def test_default_config_injection(args: list[str], expected_conf: str | None) ->
         assert new_args == args
     else:
         assert new_args == [*args, "--conf-file", expected_conf]
+
+
+def test_heartbeat_interval_option() -> None:
+    # taken out of train's arguments (rl-zoo3 would reject it), the others left in order
+    args = ["--algo", "reinforce", "-n", "1000", "--seed", "-1"]
+    assert split_heartbeat_interval(args) == (args, HEARTBEAT_INTERVAL)
+    assert split_heartbeat_interval(["-optimize", "--heartbeat-interval", "5", *args]) == (["-optimize", *args], 5)
+    assert split_heartbeat_interval(["--heartbeat-interval=0", *args]) == (args, 0)
+    # no abbreviation: "--heart" is left to rl-zoo3, which rejects it
+    assert split_heartbeat_interval(["--heart", "5"]) == (["--heart", "5"], HEARTBEAT_INTERVAL)
+    with pytest.raises(SystemExit):
+        split_heartbeat_interval(["--heartbeat-interval", "-1"])
 
 
 def test_sampler_gives_valid_constructor_arguments() -> None:
