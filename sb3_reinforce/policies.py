@@ -82,6 +82,20 @@ class REINFORCEPolicy(ActorCriticPolicy):
         log_prob = distribution.log_prob(actions)
         return actions.reshape((-1, *self.action_space.shape)), None, log_prob  # type: ignore[misc]
 
+    def sample_actions(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor | None]:
+        """
+        What a rollout needs from the policy: ``forward`` without the log-probability of the actions, which
+        REINFORCE recomputes at update time (computing it while collecting would be thrown away).
+
+        :param obs: Observation
+        :return: sampled actions, and the values (None without a value network)
+        """
+        if self.use_value_net:
+            actions, values, _ = self.forward(obs)  # type: ignore[arg-type]
+            return actions, values
+        actions = self.get_distribution(obs).get_actions()
+        return actions.reshape((-1, *self.action_space.shape)), None  # type: ignore[misc]
+
     def evaluate_actions(  # type: ignore[override]
         self, obs: PyTorchObs, actions: th.Tensor
     ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:

@@ -1,5 +1,7 @@
+import contextlib
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -60,9 +62,9 @@ class StepsLinearSchedule:
         return f"StepsLinearSchedule(initial={self.initial}, final={self.final}, decay_steps={self.decay_steps})"
 
 
-# Default learning rate: 5e-3 decaying linearly to 5e-4 over the first 100,000 env steps of the model (learn()'s
+# Default learning rate: 5e-3 decaying linearly to 1e-4 over the first 100,000 env steps of the model (learn()'s
 # default budget), measured on CartPole-v1 (README, "Default hyperparameters, measured").
-DEFAULT_LEARNING_RATE = StepsLinearSchedule(5e-3, 5e-4, 100_000)
+DEFAULT_LEARNING_RATE = StepsLinearSchedule(5e-3, 1e-4, 100_000)
 
 # Default of ``episode_length_limit``: the longest episode a rollout waits for before it raises. It is above every
 # Gymnasium time limit and ALE's (NoFrameskip-v4: 400,000 frames, i.e. 100,000 agent steps with a frame skip of 4)
@@ -144,8 +146,8 @@ class REINFORCE(OnPolicyAlgorithm):
     :param env: The environment to learn from (if registered in Gym, can be str)
     :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0),
         evaluated at the start of each rollout, or a :class:`StepsLinearSchedule` of the model's env steps. The
-        default decays from 5e-3 to 5e-4 over the first 100,000 env steps of the model (not of each ``learn()``
-        call), then stays at 5e-4.
+        default decays from 5e-3 to 1e-4 over the first 100,000 env steps of the model (not of each ``learn()``
+        call), then stays at 1e-4.
     :param n_episodes: Minimum number of whole episodes per update; rounded up to a multiple of the number of envs
         (each env plays ``ceil(n_episodes / n_envs)`` episodes)
     :param gamma: Discount factor, in [0, 1]. The default 0.999 keeps a horizon of about 1,000 steps: with 0.99
@@ -336,10 +338,10 @@ class REINFORCE(OnPolicyAlgorithm):
         # (n_envs,): steps of each env's current episode so far
         episode_lengths = np.zeros(env.num_envs, dtype=np.int64)
         while np.any(finished < episodes_per_env):
-            with th.no_grad():
+            with th.no_grad(), _without_distribution_validation():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-                actions, values, _ = self.policy(obs_tensor)
-            actions = actions.cpu().numpy()
+                action_tensor, values = self.policy.sample_actions(obs_tensor)
+            actions = action_tensor.cpu().numpy()
 
             # Clip to the bounds: the Gaussian is unbounded (the unclipped action is stored)
             clipped_actions = actions
@@ -360,7 +362,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
             # episode statistics from the episodes this update uses, not those played while waiting
             used = dones & (finished < episodes_per_env)
-            self._update_info_buffer([info for info, use in zip(infos, used, strict=True) if use], dones[used])
+            if used.any():
+                self._update_info_buffer([info for info, use in zip(infos, used, strict=True) if use], dones[used])
 
             if isinstance(self.action_space, spaces.Discrete):
                 # Reshape in case of discrete action
@@ -374,7 +377,8 @@ class REINFORCE(OnPolicyAlgorithm):
             episode_lengths[dones] = 0
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
-            self._check_episode_lengths(episode_lengths, finished < episodes_per_env)
+            if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
+                self._check_episode_lengths(episode_lengths, finished < episodes_per_env)
 
         try:
             rollout_buffer.compute_returns_and_advantage(
@@ -586,6 +590,21 @@ def _check_hyperparameters(
         # a string such as "False" from a config file would otherwise count as True
         if not isinstance(flag, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False, got {flag!r}")
+
+
+@contextlib.contextmanager
+def _without_distribution_validation() -> Iterator[None]:
+    """
+    Turn off torch's argument validation of distributions for the duration of the block (and only then): while
+    collecting, the parameters come from the policy and the actions are the distribution's own samples, so the
+    checks cost time (about a tenth of a CartPole rollout) and can fail on nothing.
+    """
+    previous = th.distributions.Distribution._validate_args
+    th.distributions.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        th.distributions.Distribution.set_default_validate_args(previous)
 
 
 def _check_a2c_ppo_arguments(kwargs: dict[str, Any]) -> None:
