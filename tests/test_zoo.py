@@ -504,3 +504,36 @@ def test_hyperparams_build_a_model(env_id: str, tmp_path: Path) -> None:
     obs = model.env.reset()
     assert np.all(np.isfinite(model.predict(obs)[0]))
     model.env.close()
+
+
+def test_default_block_trains_an_env_without_its_own_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rl-zoo3's ``default:`` fallback: any env id without a block trains with the library defaults."""
+    import argparse
+
+    import rl_zoo3.import_envs  # noqa: F401
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    assert "MountainCar-v0" not in load_hyperparams()
+    register()
+    manager = ExperimentManager(
+        argparse.Namespace(),
+        "reinforce",
+        "MountainCar-v0",
+        str(tmp_path),
+        n_timesteps=400,
+        log_interval=-1,  # ExperimentManager's own default (0) fails in learn()
+        eval_freq=-1,
+        seed=0,
+        verbose=0,
+        device="cpu",
+        config=str(HYPERPARAMS_PATH),
+    )
+    results = manager.setup_experiment()
+    assert results is not None
+    model, saved_hyperparams = results
+    assert isinstance(model, REINFORCE)
+    assert saved_hyperparams == load_hyperparams()["default"]
+    assert model.n_episodes == 8 and model.n_envs == 1  # the library defaults
+    manager.learn(model)
+    assert model.num_timesteps == 8 * 200  # one rollout: 8 MountainCar episodes cut at 200 steps
+    model.env.close()
