@@ -5,6 +5,7 @@ Steps-to-solve is the number of env steps when the mean return of the last 25 tr
 
     python scripts/solve_cartpole.py --seeds 0 1 2 3 4                     # library defaults
     python scripts/solve_cartpole.py --seeds 0 1 2 --kwargs '{"n_episodes": 4}' --timesteps 100000
+    python scripts/solve_cartpole.py --seeds 0 1 2 3 4 --calls 10   # 10 x learn(10_000, reset_num_timesteps=False)
 """
 
 import argparse
@@ -22,21 +23,26 @@ from stable_baselines3.common.utils import LinearSchedule
 SOLVED = 475.0
 
 
-def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: int = 1) -> dict[str, Any]:
     import torch
 
-    from sb3_reinforce import REINFORCE
+    from sb3_reinforce import REINFORCE, StepsLinearSchedule
 
     torch.set_num_threads(1)
     kwargs = dict(kwargs)
     if isinstance(kwargs.get("learning_rate"), str) and kwargs["learning_rate"].startswith("lin_"):
         # "lin_X": linear decay from X to 0 over the run, as in rl-zoo3's YAML files
         kwargs["learning_rate"] = LinearSchedule(float(kwargs["learning_rate"][4:]), 0.0, 1.0)
+    elif isinstance(kwargs.get("learning_rate"), dict):
+        # {"initial": X, "final": Y, "decay_steps": N}: a StepsLinearSchedule (decay over the model's env steps)
+        kwargs["learning_rate"] = StepsLinearSchedule(**kwargs["learning_rate"])
     env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
     model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
     recorder = EpisodeRecorder()
     start = time.perf_counter()
-    model.learn(timesteps, callback=recorder)
+    for _ in range(calls):
+        # calls > 1: training in a loop, each call continuing the last (SB3's reset_num_timesteps=False)
+        model.learn(timesteps // calls, callback=recorder, reset_num_timesteps=False)
     elapsed = time.perf_counter() - start
     final = float(np.mean([r for _, r in recorder.episodes[-WINDOW:]]))
     eval_mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=seed + 1000), 10, deterministic=True)
@@ -56,14 +62,19 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--n-envs", type=int, default=1)
     parser.add_argument(
-        "--kwargs", type=json.loads, default={}, help='REINFORCE arguments as JSON; "learning_rate": "lin_X" decays X to 0'
+        "--kwargs",
+        type=json.loads,
+        default={},
+        help='REINFORCE arguments as JSON; "learning_rate": "lin_X" decays X to 0 over each learn() call, '
+        '{"initial": X, "final": Y, "decay_steps": N} is a StepsLinearSchedule',
     )
+    parser.add_argument("--calls", type=int, default=1, help="split the budget over this many learn() calls")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = pool.starmap(run, [(seed, args.timesteps, args.n_envs, args.kwargs) for seed in args.seeds])
-    print(f"kwargs={json.dumps(args.kwargs)} n_envs={args.n_envs} timesteps={args.timesteps}")
+        results = pool.starmap(run, [(seed, args.timesteps, args.n_envs, args.kwargs, args.calls) for seed in args.seeds])
+    print(f"kwargs={json.dumps(args.kwargs)} n_envs={args.n_envs} timesteps={args.timesteps} learn() calls={args.calls}")
     print("| seed | steps-to-solve | last-25 mean | eval mean (10 ep, det.) | steps/s |")
     print("|---:|---:|---:|---:|---:|")
     for r in results:

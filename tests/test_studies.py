@@ -71,3 +71,22 @@ def test_benchmark_writes_table_and_curves(tmp_path):
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
     assert "2 runs cached, 0 to run" in second.stdout
+
+
+def test_throughput_quick_prints_the_table_and_writes_json(tmp_path, monkeypatch, capsys):
+    """scripts/throughput.py --quick on CartPole: one row per setting, a rate and a ratio per algorithm."""
+    import json
+
+    output = tmp_path / "throughput.json"
+    monkeypatch.setattr(
+        sys, "argv", ["throughput.py", "--quick", "--settings", "cartpole-1", "cartpole-8", "--output", str(output)]
+    )
+    load_script("throughput").main()
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| cartpole-")]
+    assert len(rows) == 2 and all(line.count("(") == 3 for line in rows)  # three ratios: reinforce, a2c, ppo
+    results = json.loads(output.read_text())["results"]
+    assert {(r["setting"], r["algo"]) for r in results} == {
+        (setting, algo) for setting in ("cartpole-1", "cartpole-8") for algo in ("random", "reinforce", "a2c", "ppo")
+    }
+    assert all(r["median"] > 0 for r in results)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -335,29 +336,36 @@ assert ALGOS["reinforce"] is REINFORCE
     assert result.returncode == 0, result.stderr
 
 
-def test_experiment_manager_from_python(tmp_path: Path) -> None:
+def small_experiment(env_id: str, tmp_path: Path, n_timesteps: int) -> tuple[Any, REINFORCE, dict]:
+    """An ExperimentManager set up for ``env_id`` from the packaged hyperparameters, from Python, as the README shows."""
     import argparse
 
+    import rl_zoo3.import_envs  # noqa: F401
     from rl_zoo3.exp_manager import ExperimentManager
 
     register()
     manager = ExperimentManager(
         argparse.Namespace(),
         "reinforce",
-        ENV_ID,
+        env_id,
         str(tmp_path),
-        n_timesteps=500,
+        n_timesteps=n_timesteps,
         eval_freq=-1,
         seed=0,
-        log_interval=-1,
+        log_interval=-1,  # ExperimentManager's own default (0) fails in learn()
         verbose=0,
         device="cpu",
         config=str(HYPERPARAMS_PATH),
     )
     results = manager.setup_experiment()
     assert results is not None
-    model, _ = results
+    model, saved_hyperparams = results
     assert isinstance(model, REINFORCE)
+    return manager, model, saved_hyperparams
+
+
+def test_experiment_manager_from_python(tmp_path: Path) -> None:
+    manager, model, _ = small_experiment(ENV_ID, tmp_path, n_timesteps=500)
     manager.learn(model)
     assert model.num_timesteps >= 500
 
@@ -506,32 +514,10 @@ def test_hyperparams_build_a_model(env_id: str, tmp_path: Path) -> None:
     model.env.close()
 
 
-def test_default_block_trains_an_env_without_its_own_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_block_trains_an_env_without_its_own_block(tmp_path: Path) -> None:
     """rl-zoo3's ``default:`` fallback: any env id without a block trains with the library defaults."""
-    import argparse
-
-    import rl_zoo3.import_envs  # noqa: F401
-    from rl_zoo3.exp_manager import ExperimentManager
-
     assert "MountainCar-v0" not in load_hyperparams()
-    register()
-    manager = ExperimentManager(
-        argparse.Namespace(),
-        "reinforce",
-        "MountainCar-v0",
-        str(tmp_path),
-        n_timesteps=400,
-        log_interval=-1,  # ExperimentManager's own default (0) fails in learn()
-        eval_freq=-1,
-        seed=0,
-        verbose=0,
-        device="cpu",
-        config=str(HYPERPARAMS_PATH),
-    )
-    results = manager.setup_experiment()
-    assert results is not None
-    model, saved_hyperparams = results
-    assert isinstance(model, REINFORCE)
+    manager, model, saved_hyperparams = small_experiment("MountainCar-v0", tmp_path, n_timesteps=400)
     assert saved_hyperparams == load_hyperparams()["default"]
     assert model.n_episodes == 8 and model.n_envs == 1  # the library defaults
     manager.learn(model)
