@@ -104,6 +104,8 @@ class EpisodicRolloutBufferSamples(NamedTuple):
     actions: th.Tensor
     returns: th.Tensor
     advantages: th.Tensor
+    # importance weight of the step's episode: 1 unless part of it was played under earlier parameters
+    weights: th.Tensor
 
 
 def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
@@ -124,7 +126,11 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     After :meth:`compute_returns_and_advantage`, only the steps of the first ``episodes_per_env`` episodes of
     each env are used; the steps an env took after its last used episode ended are counted in
-    ``n_unused_steps`` and never sampled.
+    ``n_unused_steps``. :meth:`reset` drops them; :meth:`carry_unused` keeps them as the start of the next
+    rollout, marked as played under earlier parameters (``played_before``), for an importance-weighted update.
+    ``valid`` marks the steps that belong to a kept episode: a carried column is right-aligned (its carried steps
+    end on the same row for every env, the rows above them are not valid), and the rest of an episode dropped in
+    flight is stored but not valid.
 
     :param buffer_size: Initial capacity, in steps per env
     :param observation_space: Observation space
@@ -144,6 +150,10 @@ class EpisodicRolloutBuffer(BaseBuffer):
     returns: np.ndarray
     advantages: np.ndarray
     used: np.ndarray
+    played_before: np.ndarray
+    behaviour_log_prob: np.ndarray
+    weights: np.ndarray
+    valid: np.ndarray
 
     def __init__(
         self,
@@ -184,14 +194,84 @@ class EpisodicRolloutBuffer(BaseBuffer):
             self.rewards = np.zeros((capacity, self.n_envs), dtype=np.float32)
             self.episode_ends = np.zeros((capacity, self.n_envs), dtype=bool)
             self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
+            self.played_before = np.zeros((capacity, self.n_envs), dtype=bool)
+            self.behaviour_log_prob = np.zeros((capacity, self.n_envs), dtype=np.float32)
+            self.valid = np.zeros((capacity, self.n_envs), dtype=bool)
+        self.played_before[:] = False
+        # (n_envs,): True while an env plays the rest of an episode that was dropped in flight (its steps not valid)
+        self.skipping = np.zeros(self.n_envs, dtype=bool)
+        self.n_dropped_steps = 0
         self.has_values = False
+        self._reset_results()
+        super().reset()
+
+    def _reset_results(self) -> None:
+        """Forget what compute_returns_and_advantage derived from the last rollout."""
         self.returns = np.zeros((0, self.n_envs), dtype=np.float32)
         self.advantages = np.zeros((0, self.n_envs), dtype=np.float32)
         self.used = np.zeros((0, self.n_envs), dtype=bool)
         self.episode_lengths = np.zeros(0, dtype=np.int64)
         self.explained_variance = float("nan")
+        self.weights = np.zeros((0, self.n_envs), dtype=np.float32)
         self.generator_ready = False
-        super().reset()
+
+    def carry_unused(self, max_episodes: int) -> None:
+        """
+        Start a rollout with the valid steps each env took after its used episodes, instead of dropping them: at
+        most ``max_episodes`` whole episodes per env, and the start of the episode in flight when there are fewer.
+        They become the first steps of the env's column, marked ``played_before``. The rest is dropped, by
+        position only (never by content): whole episodes past the first ``max_episodes``, and an episode in flight
+        behind them, whose remaining steps the next rollout stores as not valid. Without a computed rollout this
+        is :meth:`reset`.
+
+        :param max_episodes: Most whole episodes carried per env (bounds how old a carried step can be)
+        """
+        if self.used.shape[0] == 0:
+            self.reset()
+            return
+        rows = self.pos
+        self.n_dropped_steps = 0
+        kept_rows = []
+        for env_index in range(self.n_envs):
+            # (k,): the env's valid steps that the update did not use, in order
+            candidates = np.flatnonzero(self.valid[:rows, env_index] & ~self.used[:, env_index])
+            ends = np.flatnonzero(self.episode_ends[candidates, env_index])
+            if len(ends) >= max_episodes:
+                candidates = candidates[: ends[max_episodes - 1] + 1]
+                # an episode in flight behind the kept ones is dropped: skip its remaining steps
+                self.skipping[env_index] = not self.episode_ends[rows - 1, env_index]
+            self.n_dropped_steps += int((self.valid[:rows, env_index] & ~self.used[:, env_index]).sum()) - len(candidates)
+            kept_rows.append(candidates)
+        new_pos = max(len(kept) for kept in kept_rows)
+        per_step = [self.actions, self.rewards, self.episode_ends, self.values, self.behaviour_log_prob]
+        for env_index, kept in enumerate(kept_rows):
+            first = new_pos - len(kept)
+            for array in [*per_step, *self._observation_arrays()]:
+                array[first:new_pos, env_index] = array[kept, env_index]
+                array[:first, env_index] = 0
+            self.played_before[:new_pos, env_index] = np.arange(new_pos) >= first
+            self.valid[:new_pos, env_index] = np.arange(new_pos) >= first
+        self.episode_ends[new_pos:] = False
+        self.played_before[new_pos:] = False
+        self.pos = new_pos
+        self.full = False
+        self._reset_results()
+
+    def _observation_arrays(self) -> list[np.ndarray]:
+        return [self.observations]
+
+    @property
+    def in_flight(self) -> np.ndarray:
+        """(n_envs,): True where the buffer holds the start of the env's current episode, or skips its rest."""
+        if self.pos == 0:
+            return self.skipping.copy()
+        last = self.pos - 1
+        return (self.valid[last] & ~self.episode_ends[last]) | self.skipping
+
+    @property
+    def finished_episodes(self) -> np.ndarray:
+        """(n_envs,): number of whole valid episodes stored in each column."""
+        return (self.episode_ends[: self.pos] & self.valid[: self.pos]).sum(axis=0)
 
     def _grow_capacity(self) -> None:
         capacity = 2 * self.buffer_size
@@ -200,6 +280,9 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.rewards = _grow(self.rewards, capacity)
         self.episode_ends = _grow(self.episode_ends, capacity)
         self.values = _grow(self.values, capacity)
+        self.played_before = _grow(self.played_before, capacity)
+        self.behaviour_log_prob = _grow(self.behaviour_log_prob, capacity)
+        self.valid = _grow(self.valid, capacity)
         self.buffer_size = capacity
 
     def add(
@@ -223,6 +306,10 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
         self.rewards[self.pos] = reward
         self.episode_ends[self.pos] = episode_end
+        self.valid[self.pos] = ~self.skipping
+        if self.skipping.any():
+            self.n_dropped_steps += int(self.skipping.sum())
+            self.skipping &= ~np.asarray(episode_end, dtype=bool)
         if value is not None:
             self.values[self.pos] = value.detach().cpu().numpy().flatten()
             self.has_values = True
@@ -244,7 +331,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
         """
         rewards = self.rewards[: self.pos]
         episode_ends = self.episode_ends[: self.pos]
-        self.used = first_episodes_mask(episode_ends, episodes_per_env)
+        valid = self.valid[: self.pos]
+        self.used = first_episodes_mask(episode_ends & valid, episodes_per_env) & valid
         if not np.all(np.isfinite(rewards[self.used])):
             steps, envs = np.nonzero(~np.isfinite(rewards) & self.used)
             raise ValueError(
@@ -266,9 +354,30 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.returns, self.advantages = returns_32, advantages_32
         if self.has_values:
             self.explained_variance = float(explained_variance(self.values[: self.pos][self.used], returns[self.used]))
-        # the used steps of each env are contiguous from step 0
-        ends_in_use = episode_ends & self.used
-        self.episode_lengths = _episode_lengths(ends_in_use)
+        self.episode_lengths = _episode_lengths(episode_ends & self.used, self.used)
+        self.weights = np.ones((self.pos, self.n_envs), dtype=np.float32)
+
+    def set_importance_weights(self, log_prob: np.ndarray) -> np.ndarray:
+        """
+        Importance weights of the used episodes that were partly played under earlier parameters: for each such
+        episode ``w = prod_t pi(a_t|s_t) / mu(a_t|s_t)`` over its steps played under the earlier parameters ``mu``
+        (``behaviour_log_prob``), ``pi`` being the current policy. Every step of the episode gets ``w``; the
+        episodes played wholly under the current parameters keep 1.
+
+        :param log_prob: ``log pi(a_t|s_t)`` under the current parameters of the steps ``used & played_before``,
+            in row-major order (that of ``np.nonzero``)
+        :return: the weights of the carried episodes
+        """
+        carried = self.used & self.played_before[: self.pos]
+        steps, envs = np.nonzero(carried)
+        # (pos, n_envs): index of the step's episode among the valid episodes of its column
+        ends = (self.episode_ends[: self.pos] & self.valid[: self.pos]).astype(np.int64)
+        episode_index = np.cumsum(ends, axis=0) - ends
+        log_weights = np.zeros((self.n_envs, int(episode_index.max(initial=0)) + 1), dtype=np.float64)
+        np.add.at(log_weights, (envs, episode_index[steps, envs]), log_prob - self.behaviour_log_prob[steps, envs])
+        weights = np.exp(log_weights)
+        self.weights = np.where(self.used, weights[np.arange(self.n_envs)[None, :], episode_index], 1.0).astype(np.float32)
+        return weights[log_weights != 0.0]
 
     @property
     def n_used_steps(self) -> int:
@@ -276,7 +385,13 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     @property
     def n_unused_steps(self) -> int:
-        return self.pos * self.n_envs - self.n_used_steps
+        """Valid steps of the rollout that the update does not use (dropped, or carried to the next rollout)."""
+        return int(self.valid[: self.pos].sum()) - self.n_used_steps
+
+    @property
+    def n_carried_steps(self) -> int:
+        """Used steps that were played before this rollout (under earlier parameters)."""
+        return int((self.used & self.played_before[: self.pos]).sum())
 
     @property
     def n_episodes(self) -> int:
@@ -304,19 +419,22 @@ class EpisodicRolloutBuffer(BaseBuffer):
             self.actions[steps, envs],
             self.returns[steps, envs],
             self.advantages[steps, envs],
+            self.weights[steps, envs],
         )
         return EpisodicRolloutBufferSamples(self._observation_batch(steps, envs), *map(self.to_torch, data))
 
 
-def _episode_lengths(episode_ends: np.ndarray) -> np.ndarray:
+def _episode_lengths(episode_ends: np.ndarray, steps: np.ndarray | None = None) -> np.ndarray:
     """
-    Lengths of the episodes in a (n_steps, n_envs) array of episode ends whose episodes all start at step 0
-    of their column and follow each other back to back.
+    Lengths of the episodes in a (n_steps, n_envs) array of episode ends, counting the rows marked in ``steps``
+    (every row by default) between one end and the next in each column.
     """
     lengths = []
-    for column in episode_ends.T:
-        end_steps = np.flatnonzero(column)
-        lengths.append(np.diff(end_steps, prepend=-1))
+    steps = np.ones_like(episode_ends, dtype=bool) if steps is None else steps
+    for column, in_episode in zip(episode_ends.T, steps.T, strict=True):
+        # number of counted rows up to and including each end
+        counted = np.cumsum(in_episode)[np.flatnonzero(column)]
+        lengths.append(np.diff(counted, prepend=0))
     return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
 
 
@@ -358,3 +476,6 @@ class DictEpisodicRolloutBuffer(EpisodicRolloutBuffer):
 
     def _observation_batch(self, steps: np.ndarray, envs: np.ndarray) -> TensorDict:
         return {key: self.to_torch(array[steps, envs]) for key, array in self.observations.items()}
+
+    def _observation_arrays(self) -> list[np.ndarray]:
+        return list(self.observations.values())

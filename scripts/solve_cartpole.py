@@ -16,11 +16,26 @@ from typing import Any
 
 import numpy as np
 from _studies import WINDOW, EpisodeRecorder, steps_to_solve
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
 
 SOLVED = 475.0
+
+
+class UsedSteps(BaseCallback):
+    """Count the env steps the updates used (every other step was dropped, or is still carried at the end)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.steps += self.model.rollout_buffer.n_used_steps
 
 
 def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: int = 1) -> dict[str, Any]:
@@ -39,10 +54,11 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: i
     env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed)
     model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
     recorder = EpisodeRecorder()
+    used_steps = UsedSteps()
     start = time.perf_counter()
     for _ in range(calls):
         # calls > 1: training in a loop, each call continuing the last (SB3's reset_num_timesteps=False)
-        model.learn(timesteps // calls, callback=recorder, reset_num_timesteps=False)
+        model.learn(timesteps // calls, callback=[recorder, used_steps], reset_num_timesteps=False)
     elapsed = time.perf_counter() - start
     final = float(np.mean([r for _, r in recorder.episodes[-WINDOW:]]))
     eval_mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=seed + 1000), 10, deterministic=True)
@@ -53,6 +69,7 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: i
         "eval_mean": float(eval_mean),
         "steps": model.num_timesteps,
         "steps_per_s": model.num_timesteps / elapsed,
+        "unused_fraction": 1 - used_steps.steps / model.num_timesteps,
     }
 
 
@@ -75,12 +92,12 @@ def main() -> None:
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = pool.starmap(run, [(seed, args.timesteps, args.n_envs, args.kwargs, args.calls) for seed in args.seeds])
     print(f"kwargs={json.dumps(args.kwargs)} n_envs={args.n_envs} timesteps={args.timesteps} learn() calls={args.calls}")
-    print("| seed | steps-to-solve | last-25 mean | eval mean (10 ep, det.) | steps/s |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| seed | steps-to-solve | last-25 mean | eval mean (10 ep, det.) | unused steps | steps/s |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r['seed']} | {r['steps_to_solve'] or 'not solved'} | {r['final_mean_25']:.1f} "
-            f"| {r['eval_mean']:.1f} | {r['steps_per_s']:.0f} |"
+            f"| {r['eval_mean']:.1f} | {100 * r['unused_fraction']:.1f} % | {r['steps_per_s']:.0f} |"
         )
     solved = [r["steps_to_solve"] for r in results if r["steps_to_solve"] is not None]
     still = sum(r["final_mean_25"] >= SOLVED for r in results)

@@ -1,0 +1,143 @@
+"""carry_episodes=True: the steps envs take while waiting for the slowest are carried to the next rollouts, with
+importance weights for the parts played under earlier parameters, instead of being dropped."""
+
+import math
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_reinforce import REINFORCE
+from tests.envs import RandomLengthEnv, RandomRewardEnv
+
+
+class UsedSteps(BaseCallback):
+    """Episode lengths, used, carried and dropped steps of every rollout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lengths: list[int] = []
+        self.used = self.carried = self.dropped = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        buffer = self.model.rollout_buffer
+        self.lengths.extend(buffer.episode_lengths.tolist())
+        self.used += buffer.n_used_steps
+        self.carried += buffer.n_carried_steps
+        self.dropped += buffer.n_dropped_steps
+
+
+def collect(model: REINFORCE) -> None:
+    """One rollout without an update (the first call sets the model up for learning)."""
+    if model._last_obs is None:
+        model._setup_learn(total_timesteps=1, callback=None)
+    _, callback = model._setup_learn(total_timesteps=1, callback=None, reset_num_timesteps=False)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
+
+
+def test_carrying_uses_most_steps_and_keeps_the_batch_unbiased():
+    n_envs, max_length = 8, 20
+    results = {}
+    for carry in (False, True):
+        env = make_vec_env(RandomLengthEnv, n_envs=n_envs, seed=1, env_kwargs=dict(max_length=max_length))
+        model = REINFORCE("MlpPolicy", env, n_episodes=8, carry_episodes=carry, seed=1, device="cpu")
+        recorder = UsedSteps()
+        model.learn(20_000, callback=recorder)
+        results[carry] = recorder
+        lengths = np.array(recorder.lengths)
+        # uniform{1..20}: mean 10.5; 4 standard errors
+        tolerance = 4 * math.sqrt((max_length**2 - 1) / 12 / len(lengths))
+        assert abs(lengths.mean() - (max_length + 1) / 2) < tolerance, (carry, lengths.mean(), tolerance)
+        # every env step is used, dropped, or still in the buffer for the next rollout
+        buffer = model.rollout_buffer
+        if carry:
+            left = buffer.n_unused_steps
+            assert recorder.used + recorder.dropped + left == model.num_timesteps
+    assert results[True].carried > 0
+    assert results[True].used > 1.3 * results[False].used  # far fewer steps thrown away
+
+
+def test_carried_steps_record_the_behaviour_log_prob_and_get_their_likelihood_ratio():
+    env = make_vec_env(RandomRewardEnv, n_envs=4, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=4, carry_episodes=True, seed=0, device="cpu")
+    buffer = model.rollout_buffer
+    collect(model)
+    old_policy = [p.detach().clone() for p in model.policy.parameters()]
+    leftover = buffer.valid[: buffer.pos] & ~buffer.used
+    assert leftover.any(), "the test needs steps to carry"
+    steps, envs = np.nonzero(leftover)
+    np.testing.assert_allclose(buffer.behaviour_log_prob[steps, envs], model._log_prob_of(buffer, steps, envs), rtol=1e-5)
+
+    # the same parameters: every weight is 1
+    collect(model)
+    assert buffer.n_carried_steps > 0
+    model._set_importance_weights()
+    np.testing.assert_allclose(buffer.weights[buffer.used], 1.0, rtol=1e-6)
+
+    # new parameters: each carried episode's weight is prod pi_new / pi_old over its carried steps, by hand
+    with th.no_grad():
+        model.policy.action_net.bias.add_(th.tensor([0.5, -0.3, 0.1]))
+    model._set_importance_weights()
+    carried = buffer.used & buffer.played_before[: buffer.pos]
+    checked = 0
+    for env_index in range(4):
+        rows = np.flatnonzero(buffer.used[:, env_index])
+        ends = rows[buffer.episode_ends[rows, env_index]]
+        start = rows[0]
+        for end in ends:
+            episode = rows[(rows >= start) & (rows <= end)]
+            old_rows = episode[carried[episode, env_index]]
+            new_log_prob = model._log_prob_of(buffer, old_rows, np.full(len(old_rows), env_index))
+            with th.no_grad():
+                for p, old in zip(model.policy.parameters(), old_policy, strict=True):
+                    p.data, old.data = old.data.clone(), p.data.clone()  # swap in the old parameters
+                old_log_prob = model._log_prob_of(buffer, old_rows, np.full(len(old_rows), env_index))
+                for p, old in zip(model.policy.parameters(), old_policy, strict=True):
+                    p.data, old.data = old.data.clone(), p.data.clone()  # and back
+            expected = math.exp(float(np.sum(new_log_prob) - np.sum(old_log_prob)))
+            np.testing.assert_allclose(buffer.weights[episode, env_index], expected, rtol=1e-4)
+            checked += len(old_rows) > 0
+            start = end + 1
+    assert checked > 0
+
+
+def test_carried_episodes_enter_the_loss_with_their_weight(monkeypatch):
+    """The policy and value losses multiply each step by its weight: doubling every weight doubles the update."""
+    env = make_vec_env(RandomRewardEnv, n_envs=2, seed=0)
+    grads = []
+    for scale in (1.0, 2.0):
+        model = REINFORCE(
+            "MlpPolicy",
+            env,
+            n_episodes=2,
+            use_baseline=True,
+            normalize_advantage=False,
+            carry_episodes=True,
+            max_grad_norm=math.inf,
+            seed=0,
+            device="cpu",
+        )
+        collect(model)
+        model.rollout_buffer.weights = np.full_like(model.rollout_buffer.weights, scale)
+        monkeypatch.setattr(model, "_set_importance_weights", lambda: None)
+        monkeypatch.setattr(model.policy.optimizer, "step", lambda: None)
+        model.train()
+        grads.append(th.cat([p.grad.flatten() for p in model.policy.parameters()]))
+    th.testing.assert_close(grads[1], 2 * grads[0], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_carrying_trains_saves_loads_and_continues(n_envs, tmp_path):
+    env = make_vec_env(RandomLengthEnv, n_envs=n_envs, seed=0, env_kwargs=dict(max_length=10))
+    model = REINFORCE("MlpPolicy", env, n_episodes=3, carry_episodes=True, seed=0, device="cpu").learn(600)
+    model.save(tmp_path / "model")
+    loaded = REINFORCE.load(tmp_path / "model", env=env, device="cpu")
+    assert loaded.carry_episodes
+    recorder = UsedSteps()
+    loaded.learn(600, callback=recorder, reset_num_timesteps=False)  # the buffer is new: the envs start afresh
+    assert recorder.used > 0 and loaded._n_updates > model._n_updates
