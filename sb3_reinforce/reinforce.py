@@ -366,7 +366,8 @@ class REINFORCE(OnPolicyAlgorithm):
         finished = rollout_buffer.finished_episodes.astype(np.int64)
         # (n_envs,): steps of each env's current episode so far
         episode_lengths = np.zeros(env.num_envs, dtype=np.int64)
-        while np.any(finished < episodes_per_env):
+        collecting = bool(np.any(finished < episodes_per_env))
+        while collecting:
             with th.no_grad(), _without_distribution_validation():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
                 action_tensor, values = self.policy.sample_actions(obs_tensor)
@@ -389,11 +390,13 @@ class REINFORCE(OnPolicyAlgorithm):
                 self._drop_rollout(rollout_buffer)
                 return False
 
-            # episode statistics from the episodes the updates use, not those played while waiting and dropped
-            # (kept for this update or a later one when carrying)
-            used = dones & ~rollout_buffer.skipping if self.carry_episodes else dones & (finished < episodes_per_env)
-            if used.any():
-                self._update_info_buffer([info for info, use in zip(infos, used, strict=True) if use], dones[used])
+            any_done = bool(dones.any())  # the per-episode bookkeeping below runs only when an episode ends
+            if any_done:
+                # episode statistics from the episodes the updates use, not those played while waiting and dropped
+                # (kept for this update or a later one when carrying)
+                used = dones & ~rollout_buffer.skipping if self.carry_episodes else dones & (finished < episodes_per_env)
+                if used.any():
+                    self._update_info_buffer([info for info, use in zip(infos, used, strict=True) if use], dones[used])
 
             if isinstance(self.action_space, spaces.Discrete):
                 # Reshape in case of discrete action
@@ -404,8 +407,10 @@ class REINFORCE(OnPolicyAlgorithm):
 
             kept = ~rollout_buffer.skipping  # the steps of an episode dropped in flight do not count
             rollout_buffer.add(self._last_obs, actions, rewards, dones, values)  # type: ignore[arg-type]
-            finished += dones & kept
-            episode_lengths[dones] = 0
+            if any_done:
+                finished += dones & kept
+                episode_lengths[dones] = 0
+                collecting = bool(np.any(finished < episodes_per_env))
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
