@@ -86,6 +86,43 @@ def first_episodes_mask(episode_ends: np.ndarray, episodes_per_env: int) -> np.n
     return finished_before < episodes_per_env
 
 
+def leave_one_out_baseline(returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """
+    Leave-one-out baseline (Kool, van Hoof and Welling, 2019): step ``t`` of episode ``i`` gets the mean, over the
+    batch's other episodes ``j``, of their return at the same step ``t`` of their own episode, counted as 0 where
+    episode ``j`` has already ended (its return-to-go there is 0):
+
+        b_i(t) = sum_{j != i} G_j(t) / (N - 1)
+
+    It depends only on the other episodes, which are independent of episode ``i``, so ``G_i(t) - b_i(t)`` weights
+    ``grad log pi(a_t|s_t)`` without bias; no value network is needed. Episodes are the used steps of each column,
+    in order, each ending with an episode end.
+
+    :param returns: shape (n_steps, n_envs): the returns ``G`` of every step (returns-to-go, or whole-episode ones)
+    :param episode_ends: shape (n_steps, n_envs)
+    :param used: shape (n_steps, n_envs): the steps of the batch's episodes
+    :return: shape (n_steps, n_envs), the baseline of every used step (0 elsewhere), float64
+    :raises ValueError: with fewer than two episodes
+    """
+    # (n_used,) each, column by column: the steps of an episode are consecutive
+    envs, steps = np.nonzero(used.T)
+    n_episodes = int((episode_ends & used).sum())
+    if n_episodes < 2:
+        raise ValueError(f"The leave-one-out baseline needs at least 2 episodes per batch, got {n_episodes}")
+    ends = episode_ends[steps, envs]
+    # (n_used,): episode of each step, and its index t within the episode
+    episode = np.cumsum(ends) - ends
+    starts = np.flatnonzero(np.r_[True, ends[:-1]])
+    position = np.arange(len(steps)) - starts[episode]
+    # (N, T_max): the returns of each episode by time step, 0 after the episode's end
+    padded = np.zeros((n_episodes, int(position.max()) + 1), dtype=np.float64)
+    padded[episode, position] = returns[steps, envs]
+    totals = padded.sum(axis=0)
+    baseline = np.zeros(returns.shape, dtype=np.float64)
+    baseline[steps, envs] = (totals[position] - padded[episode, position]) / (n_episodes - 1)
+    return baseline
+
+
 def normalize(values: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     """
     Standardise to zero mean and unit variance. A single value is returned unchanged: its standard deviation is
@@ -316,7 +353,11 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.pos += 1
 
     def compute_returns_and_advantage(  # type: ignore[override]
-        self, episodes_per_env: int, reward_to_go: bool = True, normalize_advantage: bool = False
+        self,
+        episodes_per_env: int,
+        reward_to_go: bool = True,
+        normalize_advantage: bool = False,
+        leave_one_out: bool = False,
     ) -> None:
         """
         Monte Carlo returns of the first ``episodes_per_env`` whole episodes of every env, and their advantages
@@ -327,6 +368,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         :param reward_to_go: Weight step t by the return-to-go ``G_t`` (True) or by the whole-episode
             return ``R(tau)`` (False)
         :param normalize_advantage: Standardise the advantages over the used steps
+        :param leave_one_out: Subtract :func:`leave_one_out_baseline` from the returns instead of stored values
         :raises ValueError: if a used reward or return is NaN or infinite
         """
         rewards = self.rewards[: self.pos]
@@ -341,7 +383,12 @@ class EpisodicRolloutBuffer(BaseBuffer):
             )
         returns_fn = discounted_returns_to_go if reward_to_go else whole_episode_returns
         returns = returns_fn(rewards, episode_ends, self.gamma)
-        advantages = returns - self.values[: self.pos] if self.has_values else returns.copy()
+        if leave_one_out:
+            advantages = returns - leave_one_out_baseline(returns, episode_ends, self.used)
+        elif self.has_values:
+            advantages = returns - self.values[: self.pos]
+        else:
+            advantages = returns.copy()
         if normalize_advantage:
             advantages[self.used] = normalize(advantages[self.used])
         # checked after the cast to float32, the precision the loss sees: a float64 return above 3.4e38 is inf there

@@ -28,6 +28,7 @@ from sb3_reinforce.buffers import (
     DictEpisodicRolloutBuffer,
     EpisodicRolloutBuffer,
     discounted_returns_to_go,
+    leave_one_out_baseline,
     normalize,
     whole_episode_returns,
 )
@@ -40,8 +41,10 @@ from sb3_reinforce.reinforce import REINFORCE
 #: - ``"reward_to_go"``: the return-to-go ``G_t``,
 #: - ``"batch_baseline"``: ``G_t`` minus its mean over the batch's steps,
 #: - ``"normalized"``: ``G_t`` standardised over the batch's steps (mean 0, std 1),
-#: - ``"value_baseline"``: ``G_t - V(s_t)`` with ``V`` a value network fitted beforehand on separate rollouts.
-ESTIMATORS = ("return", "reward_to_go", "batch_baseline", "normalized", "value_baseline")
+#: - ``"value_baseline"``: ``G_t - V(s_t)`` with ``V`` a value network fitted beforehand on separate rollouts,
+#: - ``"leave_one_out"``: ``G_t`` minus the mean return of the batch's other episodes at the same step
+#:   (:func:`~sb3_reinforce.buffers.leave_one_out_baseline`).
+ESTIMATORS = ("return", "reward_to_go", "batch_baseline", "normalized", "value_baseline", "leave_one_out")
 
 # Module names of the value-function parts of a REINFORCEPolicy: their parameters are not policy parameters.
 _VALUE_MODULES = ("value_net.", "mlp_extractor.value_net.", "vf_features_extractor.")
@@ -134,6 +137,7 @@ class _Batch:
     episode_returns: np.ndarray  # (n_used,), R(tau) of the step's episode, float64
     undiscounted_returns: np.ndarray  # (n_episodes,)
     n_episodes: int
+    leave_one_out: np.ndarray  # (n_used,), the leave-one-out baseline of the returns-to-go, float64
 
 
 def policy_parameters(model: REINFORCE) -> list[nn.Parameter]:
@@ -207,6 +211,10 @@ def gradient_statistics(
     diagnostic_env = _make_diagnostic_env(model, env, seed)
     n_episodes = model.n_episodes if n_episodes is None else n_episodes
     episodes_per_env = -(-n_episodes // diagnostic_env.num_envs)
+    if episodes_per_env * diagnostic_env.num_envs < 2 and "leave_one_out" in (*estimators, reference_estimator):
+        if reference_estimator == "leave_one_out" or tuple(estimators) != ESTIMATORS:
+            raise ValueError("The leave_one_out estimator needs at least 2 episodes per batch")
+        estimators = tuple(name for name in estimators if name != "leave_one_out")  # the default set, 1 episode
     params = policy_parameters(model)
 
     # fork the generator of the model's device too (on CUDA, sampling actions draws from the CUDA generator)
@@ -345,10 +353,17 @@ def _collect_batch(model: REINFORCE, env: VecEnv) -> _Batch:
         actions = actions.long().flatten()
     # boolean indexing of a (n_steps, n_envs) array is row-major: the order of buffer.get
     undiscounted = whole_episode_returns(rewards, episode_ends, 1.0)[episode_ends & used]
+    returns_to_go = discounted_returns_to_go(rewards, episode_ends, model.gamma)
     return _Batch(
         observations=samples.observations,
         actions=actions,
-        returns_to_go=discounted_returns_to_go(rewards, episode_ends, model.gamma)[used],
+        returns_to_go=returns_to_go[used],
+        # undefined for a batch of one episode (NaN): gradient_statistics leaves the estimator out then
+        leave_one_out=(
+            leave_one_out_baseline(returns_to_go, episode_ends, used)[used]
+            if buffer.n_episodes >= 2
+            else np.full(int(used.sum()), np.nan)
+        ),
         episode_returns=whole_episode_returns(rewards, episode_ends, model.gamma)[used],
         undiscounted_returns=undiscounted,
         n_episodes=buffer.n_episodes,
@@ -365,6 +380,8 @@ def _weights(name: str, batch: _Batch, values: np.ndarray | None) -> np.ndarray:
         return batch.returns_to_go - batch.returns_to_go.mean()
     if name == "normalized":
         return normalize(batch.returns_to_go)
+    if name == "leave_one_out":
+        return batch.returns_to_go - batch.leave_one_out
     assert values is not None
     return batch.returns_to_go - values
 

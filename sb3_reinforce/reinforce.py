@@ -172,7 +172,11 @@ class REINFORCE(OnPolicyAlgorithm):
     :param reward_to_go: Weight each step by its return-to-go ``G_t`` (True) or by the return of the whole
         episode ``R(tau)`` (False: the estimator before the causality argument, for comparison)
     :param use_baseline: Learn a value network V(s), fitted to the returns by MSE, and use it as the baseline
-        ``b(s) = V(s)``; without it the policy has no value network at all
+        ``b(s) = V(s)``; without it the policy has no value network at all. The same as ``baseline="value"``
+    :param baseline: The baseline subtracted from the returns: ``"none"``, ``"value"`` (a learned value network,
+        as ``use_baseline=True``) or ``"leave_one_out"`` (each episode's baseline at step ``t`` is the mean return
+        of the batch's other episodes at their step ``t``, 0 after they end; unbiased, no network; needs at least
+        2 episodes per update). None (default): ``"value"`` if ``use_baseline`` else ``"none"``
     :param bootstrap_truncated: With a learned baseline only: at a time-limit truncation, add ``gamma * V(s_T)``
         of the final observation to the last reward, treating the time limit as not part of the task
     :param normalize_advantage: Standardise the advantages over the batch (mean 0, std 1; a batch of one step is
@@ -216,6 +220,7 @@ class REINFORCE(OnPolicyAlgorithm):
         gamma: float = 0.999,
         reward_to_go: bool = True,
         use_baseline: bool = False,
+        baseline: str | None = None,
         bootstrap_truncated: bool = False,
         normalize_advantage: bool = True,
         ent_coef: float = 0.0,
@@ -252,6 +257,8 @@ class REINFORCE(OnPolicyAlgorithm):
                 carry_episodes=carry_episodes,
             ),
         )
+        baseline = _resolve_baseline(baseline, use_baseline)
+        use_baseline = baseline == "value"
         if bootstrap_truncated and not use_baseline:
             raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
         if policy_kwargs is not None and "use_value_net" in policy_kwargs:
@@ -287,6 +294,7 @@ class REINFORCE(OnPolicyAlgorithm):
         self.n_episodes = n_episodes
         self.reward_to_go = reward_to_go
         self.use_baseline = use_baseline
+        self.baseline = baseline
         self.bootstrap_truncated = bootstrap_truncated
         self.normalize_advantage = normalize_advantage
         self.batch_size = batch_size
@@ -307,6 +315,14 @@ class REINFORCE(OnPolicyAlgorithm):
             self.rollout_buffer_class = DictEpisodicRolloutBuffer  # type: ignore[assignment]
         else:
             self.rollout_buffer_class = EpisodicRolloutBuffer  # type: ignore[assignment]
+        if self.use_baseline:
+            # models saved before the baseline argument existed only have use_baseline
+            self.baseline = "value"
+        if self.baseline == "leave_one_out" and self.episodes_per_env * self.n_envs < 2:
+            raise ValueError(
+                f"baseline='leave_one_out' needs at least 2 episodes per update, got n_episodes={self.n_episodes} "
+                f"with n_envs={self.n_envs}"
+            )
         user_policy_kwargs = {key: value for key, value in self.policy_kwargs.items() if key != "use_value_net"}
         # the policy gets use_value_net from use_baseline; the stored policy_kwargs stay the user's, so that
         # load(..., policy_kwargs=<the same kwargs>) matches them (models saved before kept it in there)
@@ -421,6 +437,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 episodes_per_env=episodes_per_env,
                 reward_to_go=self.reward_to_go,
                 normalize_advantage=self.normalize_advantage,
+                leave_one_out=self.baseline == "leave_one_out",
             )
         except ValueError:
             self._drop_rollout(rollout_buffer)
@@ -692,6 +709,20 @@ def _without_distribution_validation() -> Iterator[None]:
         yield
     finally:
         th.distributions.Distribution.set_default_validate_args(previous)
+
+
+BASELINES = ("none", "value", "leave_one_out")
+
+
+def _resolve_baseline(baseline: str | None, use_baseline: bool) -> str:
+    """The baseline from the ``baseline`` and ``use_baseline`` arguments, or a ValueError naming the conflict."""
+    if baseline is None:
+        return "value" if use_baseline else "none"
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES} or None, got {baseline!r}")
+    if use_baseline and baseline != "value":
+        raise ValueError(f"use_baseline=True means baseline='value', but baseline={baseline!r} was passed as well")
+    return baseline
 
 
 def _check_a2c_ppo_arguments(kwargs: dict[str, Any]) -> None:

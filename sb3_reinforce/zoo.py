@@ -42,7 +42,7 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
     raise ImportError("sb3_reinforce.zoo needs rl-zoo3 and optuna: pip install 'sb3-reinforce[zoo]'") from e
 from torch import nn
 
-from sb3_reinforce.reinforce import REINFORCE
+from sb3_reinforce.reinforce import BASELINES, REINFORCE
 
 ALGO_NAME = "reinforce"
 
@@ -93,7 +93,13 @@ def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
         policy_kwargs["activation_fn"] = ACTIVATION_FNS[hyperparams.pop("activation_fn")]
     if policy_kwargs:
         hyperparams["policy_kwargs"] = policy_kwargs
-    if not hyperparams.get("use_baseline", True):
+    if hyperparams.get("baseline") is not None:
+        # a preset's use_baseline (Acrobot-v1, LunarLander-v3, Pendulum-v1) would contradict a sampled baseline
+        hyperparams["use_baseline"] = hyperparams["baseline"] == "value"
+        if hyperparams["baseline"] == "leave_one_out" and hyperparams.get("n_episodes", 2) < 2:
+            # a batch of one episode has no other episode to take the baseline from (with one env)
+            hyperparams["n_episodes"] = 2
+    if not hyperparams.get("use_baseline", True) or hyperparams.get("baseline", "value") != "value":
         # a preset's bootstrap_truncated (Pendulum-v1) needs a value network: without one there is nothing to
         # bootstrap from, so a trial without a baseline must not inherit it
         hyperparams["bootstrap_truncated"] = False
@@ -117,7 +123,8 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     n_episodes = trial.suggest_categorical("n_episodes", [1, 2, 4, 8, 16, 32])
     net_arch = trial.suggest_categorical("net_arch", ["tiny", "small", "medium"])
     activation_fn = trial.suggest_categorical("activation_fn", ["tanh", "relu"])
-    use_baseline = trial.suggest_categorical("use_baseline", [False, True])
+    # "none", "value" (a learned value network) or "leave_one_out" (the batch's other episodes, no network)
+    baseline = trial.suggest_categorical("baseline", list(BASELINES))
     normalize_advantage = trial.suggest_categorical("normalize_advantage", [False, True])
     ent_coef = trial.suggest_float("ent_coef", 1e-8, 0.1, log=True)
     # up to 10: with a baseline the value loss dominates the joint gradient norm (README, "A learned baseline needs
@@ -130,12 +137,12 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
         "n_episodes": n_episodes,
         "net_arch": net_arch,
         "activation_fn": activation_fn,
-        "use_baseline": use_baseline,
+        "baseline": baseline,
         "normalize_advantage": normalize_advantage,
         "ent_coef": ent_coef,
         "max_grad_norm": max_grad_norm,
     }
-    if use_baseline:
+    if baseline == "value":
         # vf_coef only weighs the baseline's loss: sampled only when there is one
         # log scale down to 1e-3: Monte Carlo returns make the value gradient 100-1000x the policy's
         sampled_params["vf_coef"] = trial.suggest_float("vf_coef", 1e-3, 1.0, log=True)

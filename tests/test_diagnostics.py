@@ -87,7 +87,7 @@ def test_parameters_are_the_linear_softmax():
     assert [p.shape for p in policy_parameters(model)] == [th.Size([3, 1]), th.Size([3])]
 
 
-@pytest.mark.parametrize("estimator", ["return", "reward_to_go", "value_baseline"])
+@pytest.mark.parametrize("estimator", ["return", "reward_to_go", "value_baseline", "leave_one_out"])
 def test_unbiased_estimators_match_analytic_gradient(bandit_statistics, estimator):
     _, stats = bandit_statistics
     gradients = stats[estimator].gradients
@@ -117,6 +117,7 @@ def test_baselines_reduce_variance(bandit_statistics):
     _, stats = bandit_statistics
     assert stats["batch_baseline"].variance < 0.1 * stats["reward_to_go"].variance
     assert stats["value_baseline"].variance < 0.1 * stats["reward_to_go"].variance
+    assert stats["leave_one_out"].variance < 0.1 * stats["reward_to_go"].variance
     assert stats["value_baseline"].snr > stats["reward_to_go"].snr
     # one-step episodes: R(tau) and G_t are the same estimator
     np.testing.assert_allclose(stats["return"].gradients, stats["reward_to_go"].gradients)

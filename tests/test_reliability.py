@@ -432,3 +432,55 @@ def test_save_load_and_continue_equals_uninterrupted_training(tmp_path):
 
     assert loaded.num_timesteps == reference.num_timesteps and loaded._n_updates == reference._n_updates
     assert_params_equal(params_of(reference), params_of(loaded))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The baseline argument (issue 13): "none", "value", "leave_one_out"
+
+
+def test_leave_one_out_baseline_through_the_algorithm():
+    from sb3_reinforce.buffers import discounted_returns_to_go, leave_one_out_baseline
+
+    env = make_vec_env(RandomLengthEnv, n_envs=2, seed=0, env_kwargs=dict(max_length=6))
+    model = REINFORCE(
+        "MlpPolicy", env, baseline="leave_one_out", n_episodes=4, normalize_advantage=False, gamma=0.9, seed=0, device="cpu"
+    )
+    assert model.policy.value_net is None and not model.use_baseline
+    _, callback = model._setup_learn(total_timesteps=1, callback=None)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
+    buffer = model.rollout_buffer
+    rows = slice(0, buffer.pos)
+    returns = discounted_returns_to_go(buffer.rewards[rows], buffer.episode_ends[rows], 0.9)
+    expected = returns - leave_one_out_baseline(returns, buffer.episode_ends[rows], buffer.used)
+    np.testing.assert_allclose(buffer.advantages[buffer.used], expected[buffer.used], rtol=1e-5)
+    assert not np.allclose(buffer.advantages[buffer.used], buffer.returns[buffer.used])
+    before = params_of(model)
+    model.train()
+    assert_params_changed(before, model)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(baseline="critic"), "baseline must be one of"),
+        (dict(baseline="none", use_baseline=True), "use_baseline=True means baseline='value'"),
+        (dict(baseline="leave_one_out", n_episodes=1), "at least 2 episodes"),
+        (dict(baseline="leave_one_out", bootstrap_truncated=True), "bootstrap_truncated"),
+    ],
+)
+def test_bad_baseline_arguments_name_the_problem(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        REINFORCE("MlpPolicy", "CartPole-v1", device="cpu", **kwargs)
+
+
+def test_baseline_and_use_baseline_agree_and_survive_save_load(tmp_path):
+    assert REINFORCE("MlpPolicy", "CartPole-v1", use_baseline=True, device="cpu").baseline == "value"
+    value = REINFORCE("MlpPolicy", "CartPole-v1", baseline="value", device="cpu")
+    assert value.use_baseline and value.policy.value_net is not None
+    loo = REINFORCE("MlpPolicy", "CartPole-v1", baseline="leave_one_out", device="cpu")
+    loo.save(tmp_path / "loo")
+    assert REINFORCE.load(tmp_path / "loo", device="cpu").baseline == "leave_one_out"
+    # a model saved before the baseline argument existed has use_baseline only
+    value.save(tmp_path / "old", exclude=["baseline"])
+    old = REINFORCE.load(tmp_path / "old", device="cpu")
+    assert old.baseline == "value" and old.policy.value_net is not None

@@ -6,6 +6,7 @@ import pytest
 from sb3_reinforce.buffers import (
     discounted_returns_to_go,
     first_episodes_mask,
+    leave_one_out_baseline,
     normalize,
     whole_episode_returns,
 )
@@ -102,3 +103,48 @@ def test_normalize_guards_a_single_value():
     out = normalize(np.array([1.0, 2.0, 3.0]))
     assert abs(out.mean()) < 1e-12 and abs(out.std() - 1) < 1e-6
     np.testing.assert_array_equal(normalize(np.array([2.0, 2.0])), [0.0, 0.0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Leave-one-out baseline
+
+
+def reference_leave_one_out(returns: np.ndarray, ends: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Plain loop: list the episodes, then average the other episodes' return at the same step (0 if they ended)."""
+    episodes = []  # lists of (step, env)
+    for env in range(returns.shape[1]):
+        current = []
+        for step in range(returns.shape[0]):
+            if used[step, env]:
+                current.append((step, env))
+                if ends[step, env]:
+                    episodes.append(current)
+                    current = []
+    out = np.zeros(returns.shape)
+    for i, episode in enumerate(episodes):
+        for t, (step, env) in enumerate(episode):
+            others = [returns[other[t]] if t < len(other) else 0.0 for j, other in enumerate(episodes) if j != i]
+            out[step, env] = sum(others) / len(others)
+    return out
+
+
+def test_leave_one_out_hand_computed():
+    # env 0: episodes [3, 1] and [5]; env 1: episode [10, 20, 30]
+    returns = np.array([[3.0, 10.0], [1.0, 20.0], [5.0, 30.0]])
+    ends = np.array([[False, False], [True, False], [True, True]])
+    expected = np.array([[(5 + 10) / 2, (3 + 5) / 2], [(0 + 20) / 2, (1 + 0) / 2], [(3 + 10) / 2, (0 + 0) / 2]])
+    np.testing.assert_allclose(leave_one_out_baseline(returns, ends, np.ones_like(ends)), expected)
+
+
+def test_leave_one_out_matches_reference_loop_on_random_data():
+    rng = np.random.default_rng(3)
+    returns = rng.normal(size=(40, 5))
+    ends = rng.random((40, 5)) < 0.2
+    ends[-1] = True
+    used = first_episodes_mask(ends, 2)
+    np.testing.assert_allclose(leave_one_out_baseline(returns, ends, used), reference_leave_one_out(returns, ends, used))
+
+
+def test_leave_one_out_needs_two_episodes():
+    with pytest.raises(ValueError, match="at least 2 episodes"):
+        leave_one_out_baseline(np.ones((3, 1)), np.array([[False], [False], [True]]), np.ones((3, 1), dtype=bool))

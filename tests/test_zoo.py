@@ -405,7 +405,8 @@ def test_sampler_gives_valid_constructor_arguments() -> None:
     # one study shared by runs with different n_envs (as with --storage): the search space must not depend on it
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     env = gym.make(ENV_ID)
-    for n_envs in (1, 3, 1, 3, 2, 1, 4, 3):
+    baselines = set()
+    for n_envs in (1, 3, 1, 3, 2, 1, 4, 3, 1, 2, 1, 1):
         trial = study.ask()
         hyperparams = sample_reinforce_params(trial, n_actions=0, n_envs=n_envs, additional_args={})
         assert hyperparams["n_episodes"] in (1, 2, 4, 8, 16, 32)
@@ -415,7 +416,10 @@ def test_sampler_gives_valid_constructor_arguments() -> None:
         assert (model.policy.value_net is not None) == hyperparams["use_baseline"]
         # the converter, as rl-zoo3 uses it to load a trial from a study, gives the same arguments
         assert convert_reinforce_params(dict(trial.params)) == hyperparams
+        assert model.baseline == hyperparams["baseline"]
+        baselines.add(model.baseline)
         study.tell(trial, 0.0)
+    assert baselines == {"none", "value", "leave_one_out"}
 
 
 def test_sampled_trial_without_baseline_overrides_preset_bootstrap() -> None:
@@ -430,7 +434,7 @@ def test_sampled_trial_without_baseline_overrides_preset_bootstrap() -> None:
         kwargs = {"bootstrap_truncated": True, "use_baseline": True}  # from the preset, as in rl-zoo3's objective
         kwargs.update(sample_reinforce_params(trial, n_actions=1, n_envs=4, additional_args={}))
         model = REINFORCE("MlpPolicy", env, device="cpu", **kwargs)
-        assert model.bootstrap_truncated == kwargs["use_baseline"]
+        assert model.bootstrap_truncated == (kwargs["baseline"] == "value")
         seen_without_baseline |= not kwargs["use_baseline"]
         study.tell(trial, 0.0)
     assert seen_without_baseline
