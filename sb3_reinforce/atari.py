@@ -241,6 +241,7 @@ def pong_hyperparameters() -> dict[str, Any]:
 
     return dict(
         n_episodes=200,
+        baseline="none",  # Karpathy's: returns standardised over the batch, nothing else
         gamma=0.99,
         learning_rate=1e-3,
         normalize_advantage=True,

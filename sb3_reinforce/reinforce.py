@@ -155,7 +155,8 @@ class REINFORCE(OnPolicyAlgorithm):
     where every mean runs over all the steps of the rollout's episodes (the reduction SB3's A2C and PPO use).
     Its policy term is the textbook per-batch estimate ``(1/N_episodes) sum_episodes sum_t A_t grad log pi``
     scaled by ``N_episodes / N_steps``: the same direction, a step size that does not grow with episode length.
-    ``A_t = G_t`` without a baseline and ``A_t = G_t - V(s_t)`` (V detached) with one. When the batch is larger
+    ``A_t = G_t - b_t``, with ``b_t`` the leave-one-out baseline (the default), ``V(s_t)`` (a learned baseline, V
+    detached) or 0 (``baseline="none"``). When the batch is larger
     than ``batch_size`` steps, gradients are accumulated over chunks of ``batch_size`` steps before the single
     optimizer step, so memory stays bounded; the result does not depend on ``batch_size``.
 
@@ -176,7 +177,8 @@ class REINFORCE(OnPolicyAlgorithm):
     :param baseline: The baseline subtracted from the returns: ``"none"``, ``"value"`` (a learned value network,
         as ``use_baseline=True``) or ``"leave_one_out"`` (each episode's baseline at step ``t`` is the mean return
         of the batch's other episodes at their step ``t``, 0 after they end; unbiased, no network; needs at least
-        2 episodes per update). None (default): ``"value"`` if ``use_baseline`` else ``"none"``
+        2 episodes per update). None (default): ``"value"`` with ``use_baseline=True``, otherwise
+        ``"leave_one_out"`` when ``n_episodes >= 2`` and ``"none"`` when ``n_episodes == 1``
     :param bootstrap_truncated: With a learned baseline only: at a time-limit truncation, add ``gamma * V(s_T)``
         of the final observation to the last reward, treating the time limit as not part of the task
     :param normalize_advantage: Standardise the advantages over the batch (mean 0, std 1; a batch of one step is
@@ -257,7 +259,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 carry_episodes=carry_episodes,
             ),
         )
-        baseline = _resolve_baseline(baseline, use_baseline)
+        baseline = _resolve_baseline(baseline, use_baseline, n_episodes)
         use_baseline = baseline == "value"
         if bootstrap_truncated and not use_baseline:
             raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
@@ -294,7 +296,9 @@ class REINFORCE(OnPolicyAlgorithm):
         self.n_episodes = n_episodes
         self.reward_to_go = reward_to_go
         self.use_baseline = use_baseline
-        self.baseline = baseline
+        # load() builds the model with _init_setup_model=False, then restores the saved attributes: None marks a
+        # baseline that a model saved before the argument existed does not restore (see _setup_model)
+        self.baseline: str | None = baseline if _init_setup_model else None
         self.bootstrap_truncated = bootstrap_truncated
         self.normalize_advantage = normalize_advantage
         self.batch_size = batch_size
@@ -315,9 +319,9 @@ class REINFORCE(OnPolicyAlgorithm):
             self.rollout_buffer_class = DictEpisodicRolloutBuffer  # type: ignore[assignment]
         else:
             self.rollout_buffer_class = EpisodicRolloutBuffer  # type: ignore[assignment]
-        if self.use_baseline:
-            # models saved before the baseline argument existed only have use_baseline
-            self.baseline = "value"
+        if self.baseline is None:
+            # a model saved before the baseline argument existed: only use_baseline says which it had
+            self.baseline = "value" if self.use_baseline else "none"
         if self.baseline == "leave_one_out" and self.episodes_per_env * self.n_envs < 2:
             raise ValueError(
                 f"baseline='leave_one_out' needs at least 2 episodes per update, got n_episodes={self.n_episodes} "
@@ -714,10 +718,13 @@ def _without_distribution_validation() -> Iterator[None]:
 BASELINES = ("none", "value", "leave_one_out")
 
 
-def _resolve_baseline(baseline: str | None, use_baseline: bool) -> str:
+def _resolve_baseline(baseline: str | None, use_baseline: bool, n_episodes: int) -> str:
     """The baseline from the ``baseline`` and ``use_baseline`` arguments, or a ValueError naming the conflict."""
     if baseline is None:
-        return "value" if use_baseline else "none"
+        # the default: measured on CartPole-v1 (README, "Default hyperparameters, measured")
+        if use_baseline:
+            return "value"
+        return "leave_one_out" if n_episodes >= 2 else "none"
     if baseline not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES} or None, got {baseline!r}")
     if use_baseline and baseline != "value":

@@ -75,6 +75,7 @@ def test_update_equals_analytic_reinforce_gradient(n_envs):
         learning_rate=lr,
         n_episodes=4,
         gamma=gamma,
+        baseline="none",  # the plain estimator: G_t weights grad log pi
         normalize_advantage=False,
         ent_coef=0.0,
         max_grad_norm=math.inf,
@@ -393,7 +394,9 @@ def test_wrong_policy_class_is_rejected():
 
 
 def test_nan_reward_raises_before_any_parameter_changes(tmp_path):
-    model = REINFORCE("MlpPolicy", DummyVecEnv([lambda: NaNRewardEnv(nan_at=8)]), n_episodes=2, seed=0, device="cpu")
+    model = REINFORCE(
+        "MlpPolicy", DummyVecEnv([lambda: NaNRewardEnv(nan_at=8)]), n_episodes=2, baseline="none", seed=0, device="cpu"
+    )
     initial = params_of(model)
     model.learn(6)  # one clean update: episodes 1-2 are steps 1-6
     before = params_of(model)

@@ -354,7 +354,9 @@ def test_actions_are_clipped_when_stepping_and_stored_unclipped():
 
 def test_reward_to_go_false_weights_every_step_by_the_episode_return():
     env = make_vec_env(lambda: TimeLimit(ConstantRewardEnv(), max_episode_steps=5), seed=0)
-    model = REINFORCE("MlpPolicy", env, n_episodes=2, gamma=0.5, reward_to_go=False, normalize_advantage=False, device="cpu")
+    model = REINFORCE(
+        "MlpPolicy", env, n_episodes=2, gamma=0.5, reward_to_go=False, baseline="none", normalize_advantage=False, device="cpu"
+    )
     _, callback = model._setup_learn(total_timesteps=1, callback=None)
     assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
     np.testing.assert_allclose(model.rollout_buffer.advantages[:10, 0], 1.9375)
