@@ -79,8 +79,6 @@ DEFAULT_EPISODE_LENGTH_LIMIT = 100_000
 _A2C_PPO_ARGUMENTS: dict[str, tuple[str, Any]] = {
     "n_steps": ("a rollout is made of whole episodes: set n_episodes (episodes per update) instead", None),
     "gae_lambda": ("REINFORCE uses Monte Carlo returns, which is gae_lambda=1; use use_baseline for a baseline", 1.0),
-    "use_sde": ("gSDE is not supported by REINFORCE yet: exploration comes from the action distribution", False),
-    "sde_sample_freq": ("gSDE is not supported by REINFORCE yet", -1),
     "rollout_buffer_class": ("REINFORCE picks its own episodic buffer (EpisodicRolloutBuffer)", None),
     "rollout_buffer_kwargs": ("REINFORCE picks its own episodic buffer (EpisodicRolloutBuffer)", None),
     "use_rms_prop": ("pass policy_kwargs=dict(optimizer_class=torch.optim.RMSprop) to use RMSprop", None),
@@ -190,6 +188,10 @@ class REINFORCE(OnPolicyAlgorithm):
     :param carry_episodes: Keep the steps an env takes after its used episodes (while waiting for the slowest env)
         for the next rollout instead of dropping them (up to one rollout's worth of whole episodes per env), and
         weight each episode partly played under earlier parameters by its likelihood ratio (importance sampling)
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise
+        (``Box`` actions only; ``log_std_init`` and ``full_std`` go in ``policy_kwargs``)
+    :param sde_sample_freq: Sample a new noise matrix every n steps of a rollout when using gSDE; -1: once per
+        rollout, at its start (so every episode of a rollout explores with the same matrix, one per env)
     :param episode_length_limit: Longest episode (in steps) a rollout waits for; a longer one raises a
         ``RuntimeError`` naming the env. Memory stays bounded by ``episodes_per_env * episode_length_limit`` steps
         per env
@@ -231,6 +233,8 @@ class REINFORCE(OnPolicyAlgorithm):
         batch_size: int | None = 4096,
         episode_length_limit: int = DEFAULT_EPISODE_LENGTH_LIMIT,
         carry_episodes: bool = False,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -257,8 +261,11 @@ class REINFORCE(OnPolicyAlgorithm):
                 bootstrap_truncated=bootstrap_truncated,
                 normalize_advantage=normalize_advantage,
                 carry_episodes=carry_episodes,
+                use_sde=use_sde,
             ),
         )
+        if isinstance(sde_sample_freq, bool) or not isinstance(sde_sample_freq, (int, np.integer)):
+            raise ValueError(f"sde_sample_freq must be an integer (-1: once per rollout), got {sde_sample_freq!r}")
         baseline = _resolve_baseline(baseline, use_baseline, n_episodes)
         use_baseline = baseline == "value"
         if bootstrap_truncated and not use_baseline:
@@ -276,8 +283,8 @@ class REINFORCE(OnPolicyAlgorithm):
             ent_coef=ent_coef,
             vf_coef=vf_coef,
             max_grad_norm=max_grad_norm,
-            use_sde=False,  # gSDE is not supported: exploration comes from the action distribution
-            sde_sample_freq=-1,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -380,6 +387,9 @@ class REINFORCE(OnPolicyAlgorithm):
             # or lost to a reset of the buffer): it was played by older parameters, so the envs start afresh
             self._reset_all_envs(env)
             rollout_buffer.reset()
+        if self.use_sde:
+            # one exploration matrix per env for the whole rollout (and every sde_sample_freq steps if > 0)
+            self.policy.reset_noise(env.num_envs)
         callback.on_rollout_start()
 
         # (n_envs,): whole episodes of each env in the buffer (carried ones included)
@@ -387,7 +397,12 @@ class REINFORCE(OnPolicyAlgorithm):
         # (n_envs,): steps of each env's current episode so far
         episode_lengths = np.zeros(env.num_envs, dtype=np.int64)
         collecting = bool(np.any(finished < episodes_per_env))
+        n_steps = 0
         while collecting:
+            if self.use_sde and self.sde_sample_freq > 0 and n_steps > 0 and n_steps % self.sde_sample_freq == 0:
+                # Sample a new noise matrix
+                self.policy.reset_noise(env.num_envs)
+            n_steps += 1
             with th.no_grad(), _without_distribution_validation():
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
                 action_tensor, values = self.policy.sample_actions(obs_tensor)

@@ -271,8 +271,6 @@ def test_logged_episode_statistics_are_the_used_episodes():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        (dict(use_sde=True), "use_sde"),
-        (dict(sde_sample_freq=4), "sde_sample_freq"),
         (dict(n_steps=5), "n_steps"),
         (dict(gae_lambda=0.95), "gae_lambda"),
         (dict(rollout_buffer_class=None), "rollout_buffer_class"),
@@ -288,8 +286,8 @@ def test_a2c_and_ppo_arguments_raise_a_value_error_naming_them(kwargs, name):
 
 
 def test_a2c_arguments_meaning_the_same_are_accepted_and_unknown_ones_are_type_errors():
-    model = REINFORCE("MlpPolicy", "CartPole-v1", gae_lambda=1.0, use_sde=False, device="cpu")
-    assert model.gae_lambda == 1.0 and not model.use_sde
+    model = REINFORCE("MlpPolicy", "CartPole-v1", gae_lambda=1.0, device="cpu")
+    assert model.gae_lambda == 1.0
     with pytest.raises(TypeError, match="unexpected keyword argument 'not_an_argument'"):
         REINFORCE("MlpPolicy", "CartPole-v1", not_an_argument=1, device="cpu")
 
@@ -486,3 +484,79 @@ def test_baseline_and_use_baseline_agree_and_survive_save_load(tmp_path):
     value.save(tmp_path / "old", exclude=["baseline"])
     old = REINFORCE.load(tmp_path / "old", device="cpu")
     assert old.baseline == "value" and old.policy.value_net is not None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gSDE (issue 14)
+
+
+class NoiseResets(BaseCallback):
+    """Steps of the rollout at which the policy's exploration matrix was resampled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resets_per_rollout: list[list[int]] = []
+        self.step = 0
+
+    def _init_callback(self) -> None:
+        policy = self.model.policy
+        reset_noise = policy.reset_noise
+
+        def spy(n_envs: int = 1) -> None:
+            self.resets_per_rollout[-1].append(self.step)
+            reset_noise(n_envs)
+
+        policy.reset_noise = spy  # type: ignore[method-assign]
+        self.resets_per_rollout.append([])  # the rollout about to start
+
+    def _on_step(self) -> bool:
+        self.step += 1
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.resets_per_rollout.append([])
+        self.step = 0
+
+
+@pytest.mark.parametrize("sde_sample_freq", [-1, 3])
+def test_gsde_resamples_the_exploration_matrix_per_rollout_or_every_n_steps(sde_sample_freq):
+    from stable_baselines3.common.distributions import StateDependentNoiseDistribution
+    from stable_baselines3.common.envs import IdentityEnvBox
+
+    env = make_vec_env(lambda: IdentityEnvBox(ep_length=5), n_envs=2, seed=0)
+    model = REINFORCE("MlpPolicy", env, use_sde=True, sde_sample_freq=sde_sample_freq, n_episodes=4, seed=0, device="cpu")
+    assert isinstance(model.policy.action_dist, StateDependentNoiseDistribution)
+    resets = NoiseResets()
+    model.learn(40, callback=resets)  # rollouts of 2 episodes of 5 steps per env: 10 steps each
+    rollouts = [steps for steps in resets.resets_per_rollout[:-1]]
+    assert len(rollouts) == model._n_updates >= 2
+    # the reset before a rollout's first step happens at step 0; with sde_sample_freq 3, again before steps 3, 6, 9
+    expected = [0] if sde_sample_freq == -1 else [0, 3, 6, 9]
+    assert all(steps == expected for steps in rollouts), rollouts
+
+
+def test_gsde_trains_saves_loads_and_predicts(tmp_path):
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    model = REINFORCE(
+        "MlpPolicy", env, use_sde=True, n_episodes=2, policy_kwargs=dict(log_std_init=-1.0, full_std=False), seed=0
+    )
+    before = params_of(model)
+    model.learn(800)
+    assert_params_changed(before, model)
+    assert "log_std" in dict(model.policy.named_parameters())
+    obs = env.reset()
+    actions, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "gsde")
+    loaded = REINFORCE.load(tmp_path / "gsde", env=env, device="cpu")
+    assert loaded.use_sde and loaded.sde_sample_freq == -1
+    np.testing.assert_array_equal(actions, loaded.predict(obs, deterministic=True)[0])
+    loaded.learn(400, reset_num_timesteps=False)
+
+
+def test_gsde_needs_continuous_actions_and_an_integer_frequency():
+    with pytest.raises(ValueError, match=r"gSDE|State-Dependent|continuous"):
+        REINFORCE("MlpPolicy", "CartPole-v1", use_sde=True, device="cpu")
+    with pytest.raises(ValueError, match="sde_sample_freq"):
+        REINFORCE("MlpPolicy", "Pendulum-v1", use_sde=True, sde_sample_freq=2.5, device="cpu")
+    with pytest.raises(ValueError, match="use_sde"):
+        REINFORCE("MlpPolicy", "Pendulum-v1", use_sde="yes", device="cpu")
