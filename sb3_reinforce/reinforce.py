@@ -170,12 +170,13 @@ class REINFORCE(OnPolicyAlgorithm):
         the objective barely distinguishes an episode that fails at step 300 from one that lasts 500
     :param reward_to_go: Weight each step by its return-to-go ``G_t`` (True) or by the return of the whole
         episode ``R(tau)`` (False: the estimator before the causality argument, for comparison)
-    :param use_baseline: Learn a value network V(s), fitted to the returns by MSE, and use it as the baseline
-        ``b(s) = V(s)``; without it the policy has no value network at all. The same as ``baseline="value"``
+    :param use_baseline: True: learn a value network V(s), fitted to the returns by MSE, and use it as the baseline
+        ``b(s) = V(s)`` (the same as ``baseline="value"``); False: no baseline (``baseline="none"``); None (default):
+        see ``baseline``. Without a learned baseline the policy has no value network at all
     :param baseline: The baseline subtracted from the returns: ``"none"``, ``"value"`` (a learned value network,
         as ``use_baseline=True``) or ``"leave_one_out"`` (each episode's baseline at step ``t`` is the mean return
         of the batch's other episodes at their step ``t``, 0 after they end; unbiased, no network; needs at least
-        2 episodes per update). None (default): ``"value"`` with ``use_baseline=True``, otherwise
+        2 episodes per update). None (default): from ``use_baseline`` when it is given, otherwise
         ``"leave_one_out"`` when ``n_episodes >= 2`` and ``"none"`` when ``n_episodes == 1``
     :param bootstrap_truncated: With a learned baseline only: at a time-limit truncation, add ``gamma * V(s_T)``
         of the final observation to the last reward, treating the time limit as not part of the task
@@ -223,7 +224,7 @@ class REINFORCE(OnPolicyAlgorithm):
         n_episodes: int = 8,
         gamma: float = 0.999,
         reward_to_go: bool = True,
-        use_baseline: bool = False,
+        use_baseline: bool | None = None,
         baseline: str | None = None,
         bootstrap_truncated: bool = False,
         normalize_advantage: bool = True,
@@ -257,7 +258,7 @@ class REINFORCE(OnPolicyAlgorithm):
             stats_window_size=stats_window_size,
             flags=dict(
                 reward_to_go=reward_to_go,
-                use_baseline=use_baseline,
+                use_baseline=False if use_baseline is None else use_baseline,
                 bootstrap_truncated=bootstrap_truncated,
                 normalize_advantage=normalize_advantage,
                 carry_episodes=carry_episodes,
@@ -733,17 +734,20 @@ def _without_distribution_validation() -> Iterator[None]:
 BASELINES = ("none", "value", "leave_one_out")
 
 
-def _resolve_baseline(baseline: str | None, use_baseline: bool, n_episodes: int) -> str:
+def _resolve_baseline(baseline: str | None, use_baseline: bool | None, n_episodes: int) -> str:
     """The baseline from the ``baseline`` and ``use_baseline`` arguments, or a ValueError naming the conflict."""
     if baseline is None:
-        # the default: measured on CartPole-v1 (README, "Default hyperparameters, measured")
-        if use_baseline:
-            return "value"
+        if use_baseline is not None:
+            # use_baseline keeps its meaning from before the baseline argument: False is no baseline at all
+            return "value" if use_baseline else "none"
+        # neither given: the default, measured on CartPole-v1 (README, "Default hyperparameters, measured")
         return "leave_one_out" if n_episodes >= 2 else "none"
     if baseline not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES} or None, got {baseline!r}")
     if use_baseline and baseline != "value":
         raise ValueError(f"use_baseline=True means baseline='value', but baseline={baseline!r} was passed as well")
+    if use_baseline is False and baseline == "value":
+        raise ValueError("use_baseline=False means no learned baseline, but baseline='value' was passed as well")
     return baseline
 
 

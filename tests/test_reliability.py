@@ -464,6 +464,7 @@ def test_leave_one_out_baseline_through_the_algorithm():
     [
         (dict(baseline="critic"), "baseline must be one of"),
         (dict(baseline="none", use_baseline=True), "use_baseline=True means baseline='value'"),
+        (dict(baseline="value", use_baseline=False), "use_baseline=False means no learned baseline"),
         (dict(baseline="leave_one_out", n_episodes=1), "at least 2 episodes"),
         (dict(baseline="leave_one_out", bootstrap_truncated=True), "bootstrap_truncated"),
     ],
@@ -475,6 +476,11 @@ def test_bad_baseline_arguments_name_the_problem(kwargs, message):
 
 def test_baseline_and_use_baseline_agree_and_survive_save_load(tmp_path):
     assert REINFORCE("MlpPolicy", "CartPole-v1", use_baseline=True, device="cpu").baseline == "value"
+    # an explicit use_baseline=False keeps its meaning from before the baseline argument: no baseline
+    assert REINFORCE("MlpPolicy", "CartPole-v1", use_baseline=False, device="cpu").baseline == "none"
+    # neither given: the default
+    assert REINFORCE("MlpPolicy", "CartPole-v1", device="cpu").baseline == "leave_one_out"
+    assert REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=1, device="cpu").baseline == "none"
     value = REINFORCE("MlpPolicy", "CartPole-v1", baseline="value", device="cpu")
     assert value.use_baseline and value.policy.value_net is not None
     loo = REINFORCE("MlpPolicy", "CartPole-v1", baseline="leave_one_out", device="cpu")
