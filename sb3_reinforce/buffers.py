@@ -77,13 +77,20 @@ def first_episodes_mask(episode_ends: np.ndarray, episodes_per_env: int) -> np.n
     :param episodes_per_env: number of whole episodes kept per env
     :return: bool mask, shape (n_steps, n_envs)
     """
-    ends = episode_ends.astype(np.int64)
-    finished = ends.sum(axis=0)
+    finished = episode_ends.sum(axis=0)
     if np.any(finished < episodes_per_env):
         raise ValueError(f"Every env must have finished {episodes_per_env} episode(s); finished per env: {finished.tolist()}")
-    # (n_steps, n_envs): number of episodes the env finished before step t
-    finished_before = np.cumsum(ends, axis=0) - ends
-    return finished_before < episodes_per_env
+    return episodes_finished_before(episode_ends) < episodes_per_env
+
+
+def episodes_finished_before(episode_ends: np.ndarray) -> np.ndarray:
+    """
+    :param episode_ends: shape (n_steps, n_envs)
+    :return: shape (n_steps, n_envs), int64: the number of episodes the env finished before step t, i.e. the index
+        (from 0) of the episode that step t belongs to
+    """
+    ends = episode_ends.astype(np.int64)
+    return np.cumsum(ends, axis=0) - ends
 
 
 def leave_one_out_baseline(returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray) -> np.ndarray:
@@ -271,14 +278,15 @@ class EpisodicRolloutBuffer(BaseBuffer):
         kept_rows = []
         for env_index in range(self.n_envs):
             # (k,): the env's valid steps that the update did not use, in order
-            candidates = np.flatnonzero(self.valid[:rows, env_index] & ~self.used[:, env_index])
-            ends = np.flatnonzero(self.episode_ends[candidates, env_index])
+            unused = np.flatnonzero(self.valid[:rows, env_index] & ~self.used[:, env_index])
+            kept = unused
+            ends = np.flatnonzero(self.episode_ends[unused, env_index])
             if len(ends) >= max_episodes:
-                candidates = candidates[: ends[max_episodes - 1] + 1]
+                kept = unused[: ends[max_episodes - 1] + 1]
                 # an episode in flight behind the kept ones is dropped: skip its remaining steps
                 self.skipping[env_index] = not self.episode_ends[rows - 1, env_index]
-            self.n_dropped_steps += int((self.valid[:rows, env_index] & ~self.used[:, env_index]).sum()) - len(candidates)
-            kept_rows.append(candidates)
+            self.n_dropped_steps += len(unused) - len(kept)
+            kept_rows.append(kept)
         new_pos = max(len(kept) for kept in kept_rows)
         per_step = [self.actions, self.rewards, self.episode_ends, self.values, self.behaviour_log_prob]
         for env_index, kept in enumerate(kept_rows):
@@ -288,7 +296,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
                 array[:first, env_index] = 0
             self.played_before[:new_pos, env_index] = np.arange(new_pos) >= first
             self.valid[:new_pos, env_index] = np.arange(new_pos) >= first
-        self.episode_ends[new_pos:] = False
+        # add() does not write played_before: the rows the next steps go to must read "played now"
         self.played_before[new_pos:] = False
         self.pos = new_pos
         self.full = False
@@ -418,8 +426,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         carried = self.used & self.played_before[: self.pos]
         steps, envs = np.nonzero(carried)
         # (pos, n_envs): index of the step's episode among the valid episodes of its column
-        ends = (self.episode_ends[: self.pos] & self.valid[: self.pos]).astype(np.int64)
-        episode_index = np.cumsum(ends, axis=0) - ends
+        episode_index = episodes_finished_before(self.episode_ends[: self.pos] & self.valid[: self.pos])
         log_weights = np.zeros((self.n_envs, int(episode_index.max(initial=0)) + 1), dtype=np.float64)
         np.add.at(log_weights, (envs, episode_index[steps, envs]), log_prob - self.behaviour_log_prob[steps, envs])
         weights = np.exp(log_weights)

@@ -265,7 +265,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 use_sde=use_sde,
             ),
         )
-        if isinstance(sde_sample_freq, bool) or not isinstance(sde_sample_freq, (int, np.integer)):
+        if not _is_integer(sde_sample_freq):
             raise ValueError(f"sde_sample_freq must be an integer (-1: once per rollout), got {sde_sample_freq!r}")
         baseline = _resolve_baseline(baseline, use_baseline, n_episodes)
         use_baseline = baseline == "value"
@@ -450,7 +450,7 @@ class REINFORCE(OnPolicyAlgorithm):
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
-                self._check_episode_lengths(episode_lengths, finished < episodes_per_env)
+                self._check_episode_lengths(rollout_buffer, episode_lengths, finished < episodes_per_env)
 
         try:
             rollout_buffer.compute_returns_and_advantage(
@@ -516,13 +516,14 @@ class REINFORCE(OnPolicyAlgorithm):
         self._last_obs = env.reset()  # type: ignore[assignment]
         self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
 
-    def _check_episode_lengths(self, episode_lengths: np.ndarray, waited_for: np.ndarray) -> None:
-        """Raise if an episode the rollout waits for has run past ``episode_length_limit`` steps."""
+    def _check_episode_lengths(
+        self, rollout_buffer: EpisodicRolloutBuffer, episode_lengths: np.ndarray, waited_for: np.ndarray
+    ) -> None:
+        """Raise if an episode the rollout waits for has run past ``episode_length_limit`` steps (and drop it)."""
         too_long = np.flatnonzero(waited_for & (episode_lengths > self.episode_length_limit))
         if too_long.size == 0:
             return
-        # the rollout is dropped with the envs mid-episode: the next rollout starts from a reset
-        self._last_episode_starts = np.zeros(len(episode_lengths), dtype=bool)
+        self._drop_rollout(rollout_buffer)
         raise RuntimeError(
             f"The episode of env {too_long[0]} has run for more than episode_length_limit={self.episode_length_limit} "
             "steps without ending: REINFORCE learns from whole episodes and waits for them to end. Give the env a time "
@@ -674,6 +675,11 @@ class REINFORCE(OnPolicyAlgorithm):
         )
 
 
+def _is_integer(value: Any) -> bool:
+    """An int (Python or NumPy), and not a bool (True would count as 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _check_hyperparameters(
     learning_rate: float | Schedule,
     n_episodes: int,
@@ -689,7 +695,7 @@ def _check_hyperparameters(
     """Raise a ValueError naming the first invalid hyperparameter (``flags``: the boolean ones, by name)."""
     if not callable(learning_rate) and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a positive number or a schedule, got {learning_rate!r}")
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
+    if not (_is_integer(n_episodes) and n_episodes >= 1):
         raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
     if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
         raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
@@ -698,18 +704,11 @@ def _check_hyperparameters(
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if not (isinstance(max_grad_norm, (int, float)) and max_grad_norm > 0):
         raise ValueError(f"max_grad_norm must be > 0 (math.inf disables clipping), got {max_grad_norm!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
-    ):
+    if batch_size is not None and not (_is_integer(batch_size) and batch_size >= 1):
         raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
-    if (
-        isinstance(episode_length_limit, bool)
-        or not isinstance(episode_length_limit, (int, np.integer))
-        or episode_length_limit < 1
-    ):
-        raise ValueError(f"episode_length_limit must be an integer >= 1, got {episode_length_limit!r}")
-    if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
-        raise ValueError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
+    for name, value in (("episode_length_limit", episode_length_limit), ("stats_window_size", stats_window_size)):
+        if not (_is_integer(value) and value >= 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     for name, flag in (flags or {}).items():
         # a string such as "False" from a config file would otherwise count as True
         if not isinstance(flag, (bool, np.bool_)):
