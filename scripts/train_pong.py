@@ -32,14 +32,36 @@ GAMES_FIELDS = ["steps", "game", "score", "frames", "wall_s"]
 
 
 class GameLogger(BaseCallback):
-    """Append every game Monitor reports (``info["episode"]``) to a CSV file, with the agent steps so far."""
+    """Append every game Monitor reports (``info["episode"]``) to a CSV file, with the agent steps so far.
 
-    def __init__(self, path: str, n_games: int = 0, wall_offset: float = 0.0) -> None:
+    Stops training once the mean of the last 100 games reaches ``stop_mean`` or ``max_games`` games were played
+    (both counted over the whole run, resumes included: ``scores`` holds the games kept from before).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        scores: list[float] | None = None,
+        wall_offset: float = 0.0,
+        stop_mean: float | None = None,
+        max_games: int | None = None,
+    ) -> None:
         super().__init__()
         self.path = path
-        self.n_games = n_games
+        self.scores = list(scores or [])
         self.wall_offset = wall_offset
+        self.stop_mean = stop_mean
+        self.max_games = max_games
         self.start = time.time()
+
+    @property
+    def n_games(self) -> int:
+        return len(self.scores)
+
+    def should_stop(self) -> bool:
+        if self.max_games is not None and self.n_games >= self.max_games:
+            return True
+        return self.stop_mean is not None and self.n_games >= 100 and float(np.mean(self.scores[-100:])) >= self.stop_mean
 
     def _on_training_start(self) -> None:
         new = not os.path.exists(self.path)
@@ -51,12 +73,15 @@ class GameLogger(BaseCallback):
     def _on_step(self) -> bool:
         for info in self.locals["infos"]:
             if "episode" in info:
-                self.n_games += 1
+                self.scores.append(float(info["episode"]["r"]))
                 wall = self.wall_offset + time.time() - self.start
                 self.writer.writerow(
                     [self.num_timesteps, self.n_games, info["episode"]["r"], info["episode"]["l"], f"{wall:.1f}"]
                 )
                 self.file.flush()
+        if self.should_stop():
+            print(f"Stopping after {self.n_games} games: last-100 mean {np.mean(self.scores[-100:]):.2f}")
+            return False
         return True
 
     def _on_training_end(self) -> None:
@@ -82,17 +107,17 @@ def read_games(path: str) -> dict[str, np.ndarray]:
     return {key: np.array([float(row[key]) for row in rows]) for key in GAMES_FIELDS}
 
 
-def truncate_games(path: str, max_steps: int) -> tuple[int, float]:
-    """Drop the games logged after the checkpoint we resume from; return the games and wall time kept."""
+def truncate_games(path: str, max_steps: int) -> tuple[list[float], float]:
+    """Drop the games logged after the checkpoint we resume from; return the scores and wall time kept."""
     if not os.path.exists(path):
-        return 0, 0.0
+        return [], 0.0
     with open(path, newline="") as file:
         rows = [row for row in csv.DictReader(file) if int(row["steps"]) <= max_steps]
     with open(path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=GAMES_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    return len(rows), float(rows[-1]["wall_s"]) if rows else 0.0
+    return [float(row["score"]) for row in rows], float(rows[-1]["wall_s"]) if rows else 0.0
 
 
 def running_mean(scores: np.ndarray, decay: float = 0.99) -> np.ndarray:
@@ -131,7 +156,7 @@ def summarise_and_plot(log_dir: str, env_id: str) -> dict[str, Any]:
         "random_policy_score": RANDOM_SCORE,
         "karpathy_games": KARPATHY_EPISODES,
     }
-    for threshold in (-19, -17, -15, -10, 0):
+    for threshold in (-19, -17, -15, -10, 0, 15):
         reached = np.flatnonzero(last100[99:] >= threshold) if len(scores) >= 100 else []
         summary[f"games_to_mean100_{threshold}"] = int(reached[0] + 100) if len(reached) else None
         summary[f"steps_to_mean100_{threshold}"] = int(steps[reached[0] + 99]) if len(reached) else None
@@ -174,6 +199,8 @@ def main() -> None:
     parser.add_argument("--checkpoint-freq", type=float, default=250_000, help="agent steps between checkpoints")
     parser.add_argument("--whole-games", action="store_true", help="one episode per game (default: per point)")
     parser.add_argument("--kwargs", type=json.loads, default={}, help="JSON overrides of the preset hyperparameters")
+    parser.add_argument("--stop-mean", type=float, default=15.0, help="stop once the last-100-game mean reaches it")
+    parser.add_argument("--max-games", type=int, default=3000, help="stop after this many games")
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
 
@@ -207,18 +234,24 @@ def main() -> None:
             os.remove(games_path)
         hyperparams = {**pong_hyperparameters(), **args.kwargs}
         model = REINFORCE("MlpPolicy", env, seed=args.seed, device="cpu", verbose=1, **hyperparams)
-        n_games, wall_offset = 0, 0.0
+        scores, wall_offset = [], 0.0
     else:
         path, steps = resume
         print(f"Resuming from {path}")
         model = REINFORCE.load(path, env=env, device="cpu")
-        n_games, wall_offset = truncate_games(games_path, steps)
+        scores, wall_offset = truncate_games(games_path, steps)
     model.set_logger(configure(os.path.join(args.log_dir, f"sb3_log_{model.num_timesteps}"), ["stdout", "csv"]))
 
+    game_logger = GameLogger(games_path, scores, wall_offset, stop_mean=args.stop_mean, max_games=args.max_games)
+    if game_logger.should_stop() or model.num_timesteps >= int(args.timesteps):
+        print(f"Already done: {game_logger.n_games} games, {model.num_timesteps} agent steps")
+        env.close()
+        print(json.dumps(summarise_and_plot(args.log_dir, args.env_id), indent=2))
+        return
     callbacks = CallbackList(
         [
             CheckpointCallback(max(int(args.checkpoint_freq) // args.n_envs, 1), checkpoint_dir, name_prefix="reinforce_pong"),
-            GameLogger(games_path, n_games=n_games, wall_offset=wall_offset),
+            game_logger,
         ]
     )
     try:
