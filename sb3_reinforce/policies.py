@@ -5,6 +5,11 @@ from typing import Any
 
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.distributions import (
+    BernoulliDistribution,
+    CategoricalDistribution,
+    DiagGaussianDistribution,
+)
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
@@ -87,14 +92,42 @@ class REINFORCEPolicy(ActorCriticPolicy):
         What a rollout needs from the policy: ``forward`` without the log-probability of the actions, which
         REINFORCE recomputes at update time (computing it while collecting would be thrown away).
 
+        For categorical, Bernoulli and diagonal Gaussian actions it samples from the action net's output directly,
+        without building a ``torch.distributions`` object (its argument checks, normalisation and lazy properties
+        cost more than the network on small inputs). It draws the same random numbers in the same way as those
+        distributions' ``sample``, so a seeded run plays the same actions as ``forward``. Other distributions
+        (multi-categorical, gSDE) go through SB3's distribution.
+
         :param obs: Observation
         :return: sampled actions, and the values (None without a value network)
         """
-        if self.use_value_net:
-            actions, values, _ = self.forward(obs)  # type: ignore[arg-type]
-            return actions, values
-        actions = self.get_distribution(obs).get_actions()
-        return actions.reshape((-1, *self.action_space.shape)), None  # type: ignore[misc]
+        features = self.extract_features(obs)  # type: ignore[arg-type]
+        values = None
+        if self.share_features_extractor:
+            latent_pi = self.mlp_extractor.forward_actor(features)  # type: ignore[arg-type]
+            if self.use_value_net:
+                values = self.value_net(self.mlp_extractor.forward_critic(features))  # type: ignore[arg-type]
+        else:
+            pi_features, vf_features = features
+            latent_pi = self.mlp_extractor.forward_actor(pi_features)
+            values = self.value_net(self.mlp_extractor.forward_critic(vf_features))
+        actions = self._sample_from_latent(latent_pi)
+        return actions.reshape((-1, *self.action_space.shape)), values  # type: ignore[misc]
+
+    def _sample_from_latent(self, latent_pi: th.Tensor) -> th.Tensor:
+        """Actions sampled from the distribution the policy's latent features parametrise."""
+        if isinstance(self.action_dist, CategoricalDistribution):
+            # (n_envs, n_actions) -> (n_envs,): what torch's Categorical.sample does, less its checks
+            probs = th.softmax(self.action_net(latent_pi), dim=-1)
+            return th.multinomial(probs, 1, True).squeeze(-1)
+        if isinstance(self.action_dist, BernoulliDistribution):
+            # (n_envs, n_bits): torch's Bernoulli.sample
+            return th.bernoulli(th.sigmoid(self.action_net(latent_pi)))
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            # (n_envs, action_dim): torch's Normal.rsample, mean + eps * std with eps ~ N(0, 1)
+            mean = self.action_net(latent_pi)
+            return mean + th.randn_like(mean) * self.log_std.exp()
+        return self._get_action_dist_from_latent(latent_pi).get_actions()
 
     def evaluate_actions(  # type: ignore[override]
         self, obs: PyTorchObs, actions: th.Tensor
