@@ -351,10 +351,12 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
         self.rewards[self.pos] = reward
         self.episode_ends[self.pos] = episode_end
-        self.valid[self.pos] = ~self.skipping
         if self.skipping.any():
+            self.valid[self.pos] = ~self.skipping
             self.n_dropped_steps += int(self.skipping.sum())
             self.skipping &= ~np.asarray(episode_end, dtype=bool)
+        else:
+            self.valid[self.pos] = True
         if value is not None:
             self.values[self.pos] = value.detach().cpu().numpy().flatten()
             self.has_values = True

@@ -395,8 +395,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
         # (n_envs,): whole episodes of each env in the buffer (carried ones included)
         finished = rollout_buffer.finished_episodes.astype(np.int64)
-        # (n_envs,): steps of each env's current episode so far
-        episode_lengths = np.zeros(env.num_envs, dtype=np.int64)
+        # (n_envs,): the loop step at which each env's current episode started (its length so far: n_steps - it)
+        episode_starts_at = np.zeros(env.num_envs, dtype=np.int64)
         collecting = bool(np.any(finished < episodes_per_env))
         n_steps = 0
         while collecting:
@@ -417,7 +417,6 @@ class REINFORCE(OnPolicyAlgorithm):
             new_obs, rewards, dones, infos = env.step(clipped_actions)
 
             self.num_timesteps += env.num_envs
-            episode_lengths += 1
 
             # Give access to local variables
             callback.update_locals(locals())
@@ -441,16 +440,15 @@ class REINFORCE(OnPolicyAlgorithm):
             if self.bootstrap_truncated:
                 rewards = self._bootstrap_truncated(rewards, dones, infos)
 
-            kept = ~rollout_buffer.skipping  # the steps of an episode dropped in flight do not count
-            rollout_buffer.add(self._last_obs, actions, rewards, dones, values)  # type: ignore[arg-type]
             if any_done:
-                finished += dones & kept
-                episode_lengths[dones] = 0
+                finished += dones & ~rollout_buffer.skipping  # an episode dropped in flight does not count
+                episode_starts_at[dones] = n_steps
                 collecting = bool(np.any(finished < episodes_per_env))
+            rollout_buffer.add(self._last_obs, actions, rewards, dones, values)  # type: ignore[arg-type]
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
-                self._check_episode_lengths(rollout_buffer, episode_lengths, finished < episodes_per_env)
+                self._check_episode_lengths(rollout_buffer, n_steps - episode_starts_at, finished < episodes_per_env)
 
         try:
             rollout_buffer.compute_returns_and_advantage(
