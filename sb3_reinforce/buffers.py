@@ -454,14 +454,19 @@ class EpisodicRolloutBuffer(BaseBuffer):
         return len(self.episode_lengths)
 
     def get(  # type: ignore[override]
-        self, batch_size: int | None = None
+        self, batch_size: int | None = None, shuffle: bool = False
     ) -> Generator[EpisodicRolloutBufferSamples, None, None]:
         """
         Iterate over the used steps in chunks of ``batch_size`` (all at once when None), in a fixed order:
-        REINFORCE makes one gradient step over the whole batch, so the chunks only bound memory.
+        REINFORCE makes one gradient step over the whole batch, so the chunks only bound memory. With
+        ``shuffle`` the steps come in a random order (NumPy's global generator): minibatches for fitting a value
+        baseline over several passes. The order is drawn from torch's global generator, the one a bit-exact
+        resume must carry over anyway (the actions are sampled from it).
         """
         # flat indices into (n_steps, n_envs), row-major
         indices = np.flatnonzero(self.used.ravel())
+        if shuffle:
+            indices = indices[th.randperm(len(indices)).numpy()]
         if batch_size is None:
             batch_size = max(len(indices), 1)
         for start in range(0, len(indices), batch_size):

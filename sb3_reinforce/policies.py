@@ -10,7 +10,7 @@ from stable_baselines3.common.distributions import (
     CategoricalDistribution,
     DiagGaussianDistribution,
 )
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
@@ -142,6 +142,35 @@ class REINFORCEPolicy(ActorCriticPolicy):
             return super().evaluate_actions(obs, actions)
         distribution = self.get_distribution(obs)
         return None, distribution.log_prob(actions), distribution.entropy()
+
+    def value_parameters(self) -> list[th.nn.Parameter]:
+        """
+        The parameters only V(s) uses: its MLP branch, its head, and its features extractor when it has its own
+        (``share_features_extractor=False``). A value baseline fitted on its own trains these and nothing else.
+        """
+        if not self.use_value_net:
+            raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
+        modules: list[th.nn.Module] = [self.mlp_extractor.value_net, self.value_net]
+        if not self.share_features_extractor:
+            modules.append(self.vf_features_extractor)
+        return [param for module in modules for param in module.parameters()]
+
+    def values_for_fit(self, obs: PyTorchObs) -> th.Tensor:
+        """
+        V(s), shape (batch,), with gradients only into :meth:`value_parameters`: a features extractor shared
+        with the policy is evaluated without gradient, so fitting V leaves the policy's trunk as it is.
+
+        :param obs: Observation
+        """
+        if not self.use_value_net:
+            raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
+        # BaseModel's extract_features: one given extractor (ActorCriticPolicy's returns both when not shared)
+        if self.share_features_extractor:
+            with th.no_grad():
+                features = BaseModel.extract_features(self, obs, self.features_extractor)
+        else:
+            features = BaseModel.extract_features(self, obs, self.vf_features_extractor)
+        return self.value_net(self.mlp_extractor.forward_critic(features)).flatten()
 
     def predict_values(self, obs: PyTorchObs) -> th.Tensor:
         if not self.use_value_net:

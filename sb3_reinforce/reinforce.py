@@ -65,6 +65,11 @@ class StepsLinearSchedule:
 # default budget), measured on CartPole-v1 (README, "Default hyperparameters, measured").
 DEFAULT_LEARNING_RATE = StepsLinearSchedule(5e-3, 1e-4, 100_000)
 
+# Defaults of the value fit (value_fit="separate"), measured on CartPole-v1 (README, "Baselines")
+DEFAULT_VF_LEARNING_RATE = 1e-3
+DEFAULT_VF_N_EPOCHS = 5
+DEFAULT_VF_BATCH_SIZE = 256
+
 # With carry_episodes: an env carries at most this many rollouts' worth of whole episodes. Measured on CartPole-v1
 # with 8 envs (README, "Carrying episodes"): with 2, more of the used steps come from older parameters, with
 # weights further from 1, and 2 of 5 seeds solved instead of 4
@@ -183,7 +188,19 @@ class REINFORCE(OnPolicyAlgorithm):
     :param normalize_advantage: Standardise the advantages over the batch (mean 0, std 1; a batch of one step is
         left as is)
     :param ent_coef: Entropy coefficient for the loss calculation
-    :param vf_coef: Value function coefficient for the loss calculation (baseline only)
+    :param vf_coef: Value function coefficient for the loss calculation (``value_fit="joint"`` only)
+    :param value_fit: How the value baseline (``baseline="value"``) is fitted to the Monte Carlo returns.
+        ``"separate"`` (default): after the policy's step, with its own optimizer (the policy's optimizer class
+        and kwargs, learning rate ``vf_learning_rate``), ``vf_n_epochs`` passes over the batch in shuffled
+        minibatches of ``vf_batch_size`` steps, not clipped; only V's own layers are trained (a features extractor
+        shared with the policy is left to the policy). The advantages of a batch use V as it was before that batch,
+        fitted on earlier batches only, so they stay unbiased. ``"joint"``: one step of ``vf_coef`` times the value
+        loss added to the policy's loss, with the same optimizer and gradient clipping (A2C's way; what
+        ``use_baseline=True`` did before this argument existed, and what a model saved then loads with)
+    :param vf_learning_rate: Learning rate of the value fit (``value_fit="separate"``): a number, a function of
+        the progress remaining, or a :class:`StepsLinearSchedule`
+    :param vf_n_epochs: Passes over the batch per value fit (``value_fit="separate"``)
+    :param vf_batch_size: Minibatch size (steps) of the value fit (``value_fit="separate"``)
     :param max_grad_norm: The maximum value for the gradient clipping (``math.inf`` disables clipping)
     :param batch_size: Number of steps per gradient-accumulation chunk, or None to process the whole batch at once
     :param carry_episodes: Keep the steps an env takes after its used episodes (while waiting for the slowest env)
@@ -230,6 +247,10 @@ class REINFORCE(OnPolicyAlgorithm):
         normalize_advantage: bool = True,
         ent_coef: float = 0.0,
         vf_coef: float = 0.5,
+        value_fit: str | None = None,
+        vf_learning_rate: float | Schedule = DEFAULT_VF_LEARNING_RATE,
+        vf_n_epochs: int = DEFAULT_VF_N_EPOCHS,
+        vf_batch_size: int = DEFAULT_VF_BATCH_SIZE,
         max_grad_norm: float = 0.5,
         batch_size: int | None = 4096,
         episode_length_limit: int = DEFAULT_EPISODE_LENGTH_LIMIT,
@@ -269,6 +290,7 @@ class REINFORCE(OnPolicyAlgorithm):
             raise ValueError(f"sde_sample_freq must be an integer (-1: once per rollout), got {sde_sample_freq!r}")
         baseline = _resolve_baseline(baseline, use_baseline, n_episodes)
         use_baseline = baseline == "value"
+        _check_value_fit(baseline, value_fit, vf_learning_rate, vf_n_epochs, vf_batch_size)
         if bootstrap_truncated and not use_baseline:
             raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
         if policy_kwargs is not None and "use_value_net" in policy_kwargs:
@@ -307,6 +329,12 @@ class REINFORCE(OnPolicyAlgorithm):
         # load() builds the model with _init_setup_model=False, then restores the saved attributes: None marks a
         # baseline that a model saved before the argument existed does not restore (see _setup_model)
         self.baseline: str | None = baseline if _init_setup_model else None
+        # same for value_fit: a model saved before it existed was fitted jointly (see _setup_model)
+        self.value_fit: str | None = (value_fit or "separate") if _init_setup_model else value_fit
+        self.vf_learning_rate = vf_learning_rate
+        self.vf_n_epochs = vf_n_epochs
+        self.vf_batch_size = vf_batch_size
+        self.vf_optimizer: th.optim.Optimizer | None = None
         self.bootstrap_truncated = bootstrap_truncated
         self.normalize_advantage = normalize_advantage
         self.batch_size = batch_size
@@ -330,6 +358,9 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.baseline is None:
             # a model saved before the baseline argument existed: only use_baseline says which it had
             self.baseline = "value" if self.use_baseline else "none"
+        if self.value_fit is None:
+            # a model saved before the value_fit argument existed: its value network was fitted jointly
+            self.value_fit = "joint"
         if self.baseline == "leave_one_out" and self.episodes_per_env * self.n_envs < 2:
             raise ValueError(
                 f"baseline='leave_one_out' needs at least 2 episodes per update, got n_episodes={self.n_episodes} "
@@ -343,12 +374,42 @@ class REINFORCE(OnPolicyAlgorithm):
             super()._setup_model()
         finally:
             self.policy_kwargs = user_policy_kwargs
+        self.vf_optimizer = None
+        if self.fits_value_separately:
+            self.vf_optimizer = self.policy.optimizer_class(  # type: ignore[call-arg]
+                self.policy.value_parameters(),
+                lr=self._schedule_value(self.vf_learning_rate),
+                **self.policy.optimizer_kwargs,
+            )
         if self.n_episodes % self.n_envs != 0:
             warnings.warn(
                 f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
                 f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
                 UserWarning,
             )
+
+    @property
+    def fits_value_separately(self) -> bool:
+        """Whether the value baseline is fitted by its own optimizer after the policy step (``value_fit``)."""
+        return self.baseline == "value" and self.value_fit == "separate"
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        if self.vf_optimizer is not None:
+            state_dicts = [*state_dicts, "vf_optimizer"]
+        return state_dicts, variables
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "vf_optimizer"]
+
+    def _schedule_value(self, schedule: float | Schedule) -> float:
+        """A learning rate now: a :class:`StepsLinearSchedule` at the rollout's first step, any other schedule at
+        the progress remaining then, a number as it is."""
+        if isinstance(schedule, StepsLinearSchedule):
+            return schedule.value_at(self._rollout_start_timesteps)
+        if callable(schedule):
+            return float(schedule(self._current_progress_remaining))
+        return float(schedule)
 
     @property
     def episodes_per_env(self) -> int:
@@ -582,7 +643,12 @@ class REINFORCE(OnPolicyAlgorithm):
                 # Convert discrete action from float to long
                 actions = actions.long().flatten()
 
-            values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+            if self.fits_value_separately:
+                # V is fitted after this step, on its own: the policy's loss does not evaluate it
+                distribution = self.policy.get_distribution(rollout_data.observations)
+                values, log_prob, entropy = None, distribution.log_prob(actions), distribution.entropy()
+            else:
+                values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
             # this chunk's share of the batch: chunk means weighted by it add up to the batch mean
             weight = len(actions) / n_steps
 
@@ -616,6 +682,8 @@ class REINFORCE(OnPolicyAlgorithm):
             self.policy.optimizer.zero_grad()
             raise ValueError(f"The gradient norm is not finite ({grad_norm.item()}): no parameter was changed.")
         self.policy.optimizer.step()
+        if self.fits_value_separately:
+            value_loss_sum = self._fit_value()
 
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
@@ -629,6 +697,34 @@ class REINFORCE(OnPolicyAlgorithm):
             self.logger.record("train/explained_variance", self.rollout_buffer.explained_variance)
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def _fit_value(self) -> float:
+        """
+        Regress V(s) on the batch's Monte Carlo returns (``value_fit="separate"``): ``vf_n_epochs`` passes over
+        the used steps in shuffled minibatches of ``vf_batch_size``, one step of the value optimizer each, no
+        clipping. It runs after the policy's step, so this batch's advantages came from V fitted on earlier
+        batches only. Returns the mean squared error over all minibatches (as PPO logs its value loss).
+        """
+        assert self.vf_optimizer is not None
+        learning_rate = self._schedule_value(self.vf_learning_rate)
+        update_learning_rate(self.vf_optimizer, learning_rate)
+        self.logger.record("train/vf_learning_rate", learning_rate)
+        losses = []
+        for _ in range(self.vf_n_epochs):
+            for rollout_data in self.rollout_buffer.get(self.vf_batch_size, shuffle=True):
+                values = self.policy.values_for_fit(rollout_data.observations)
+                value_loss = (rollout_data.weights * (rollout_data.returns - values) ** 2).mean()
+                if not th.isfinite(value_loss):
+                    self.vf_optimizer.zero_grad()
+                    raise ValueError(
+                        f"The value loss is not finite ({value_loss.item()}): the value network was left as it was "
+                        "before this minibatch. Check the observations, rewards and vf_learning_rate."
+                    )
+                self.vf_optimizer.zero_grad()
+                value_loss.backward()
+                self.vf_optimizer.step()
+                losses.append(value_loss.item())
+        return float(np.mean(losses)) if losses else 0.0
 
     def _set_importance_weights(self) -> None:
         """Weight every used episode partly played under earlier parameters by its likelihood ratio (logged)."""
@@ -729,6 +825,28 @@ def _without_distribution_validation() -> Iterator[None]:
 
 
 BASELINES = ("none", "value", "leave_one_out")
+VALUE_FITS = ("separate", "joint")
+
+
+def _check_value_fit(
+    baseline: str, value_fit: str | None, vf_learning_rate: float | Schedule, vf_n_epochs: int, vf_batch_size: int
+) -> None:
+    """Raise a ValueError naming the first invalid argument of the value fit."""
+    if value_fit is not None:
+        if value_fit not in VALUE_FITS:
+            raise ValueError(f"value_fit must be one of {VALUE_FITS} or None, got {value_fit!r}")
+        if baseline != "value":
+            raise ValueError(
+                f"value_fit={value_fit!r} applies to the value baseline only (baseline='value' or use_baseline=True), "
+                f"but the baseline is {baseline!r}"
+            )
+    if not callable(vf_learning_rate) and not (
+        isinstance(vf_learning_rate, (int, float)) and not isinstance(vf_learning_rate, bool) and vf_learning_rate > 0
+    ):
+        raise ValueError(f"vf_learning_rate must be a positive number or a schedule, got {vf_learning_rate!r}")
+    for name, value in (("vf_n_epochs", vf_n_epochs), ("vf_batch_size", vf_batch_size)):
+        if not (_is_integer(value) and value >= 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _resolve_baseline(baseline: str | None, use_baseline: bool | None, n_episodes: int) -> str:

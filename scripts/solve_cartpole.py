@@ -38,6 +38,21 @@ class UsedSteps(BaseCallback):
         self.steps += self.model.rollout_buffer.n_used_steps
 
 
+class ExplainedVariance(BaseCallback):
+    """Explained variance of each batch's returns by the value baseline V as the batch's advantages used it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[float] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.model.rollout_buffer.has_values:
+            self.values.append(float(self.model.rollout_buffer.explained_variance))
+
+
 def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: int = 1) -> dict[str, Any]:
     import torch
 
@@ -55,10 +70,11 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: i
     model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
     recorder = EpisodeRecorder()
     used_steps = UsedSteps()
+    explained = ExplainedVariance()
     start = time.perf_counter()
     for _ in range(calls):
         # calls > 1: training in a loop, each call continuing the last (SB3's reset_num_timesteps=False)
-        model.learn(timesteps // calls, callback=[recorder, used_steps], reset_num_timesteps=False)
+        model.learn(timesteps // calls, callback=[recorder, used_steps, explained], reset_num_timesteps=False)
     elapsed = time.perf_counter() - start
     final = float(np.mean([r for _, r in recorder.episodes[-WINDOW:]]))
     eval_mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=seed + 1000), 10, deterministic=True)
@@ -70,6 +86,8 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: i
         "steps": model.num_timesteps,
         "steps_per_s": model.num_timesteps / elapsed,
         "unused_fraction": 1 - used_steps.steps / model.num_timesteps,
+        # mean over the second half of the updates (None without a value baseline)
+        "explained_variance": float(np.mean(explained.values[len(explained.values) // 2 :])) if explained.values else None,
     }
 
 
@@ -92,18 +110,24 @@ def main() -> None:
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = pool.starmap(run, [(seed, args.timesteps, args.n_envs, args.kwargs, args.calls) for seed in args.seeds])
     print(f"kwargs={json.dumps(args.kwargs)} n_envs={args.n_envs} timesteps={args.timesteps} learn() calls={args.calls}")
-    print("| seed | steps-to-solve | last-25 mean | eval mean (10 ep, det.) | unused steps | steps/s |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| seed | steps-to-solve | last-25 mean | eval mean (10 ep, det.) | unused steps | steps/s "
+        "| V's explained variance (2nd half) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
+        ev = "-" if r["explained_variance"] is None else f"{r['explained_variance']:.2f}"
         print(
             f"| {r['seed']} | {r['steps_to_solve'] or 'not solved'} | {r['final_mean_25']:.1f} "
-            f"| {r['eval_mean']:.1f} | {100 * r['unused_fraction']:.1f} % | {r['steps_per_s']:.0f} |"
+            f"| {r['eval_mean']:.1f} | {100 * r['unused_fraction']:.1f} % | {r['steps_per_s']:.0f} | {ev} |"
         )
     solved = [r["steps_to_solve"] for r in results if r["steps_to_solve"] is not None]
     still = sum(r["final_mean_25"] >= SOLVED for r in results)
     median = int(np.median(solved)) if solved else None
+    evs = [r["explained_variance"] for r in results if r["explained_variance"] is not None]
     print(
         f"solved {len(solved)}/{len(results)}, still solved at the end {still}/{len(results)}, median steps-to-solve {median}"
+        + (f", mean explained variance {np.mean(evs):.2f}" if evs else "")
     )
 
 

@@ -116,6 +116,7 @@ def test_carried_episodes_enter_the_loss_with_their_weight(monkeypatch):
             env,
             n_episodes=2,
             use_baseline=True,
+            value_fit="joint",  # the value loss in the same step (the separate fit: tests/test_value_fit.py)
             normalize_advantage=False,
             carry_episodes=True,
             max_grad_norm=math.inf,

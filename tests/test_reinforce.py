@@ -244,9 +244,10 @@ def test_no_value_net_ignores_separate_trunk_request():
     assert model.policy.vf_features_extractor is model.policy.pi_features_extractor
 
 
+@pytest.mark.parametrize("value_fit", ["separate", "joint"])
 @pytest.mark.parametrize("net_arch", [[32], dict(pi=[32], vf=[16])])
 @pytest.mark.parametrize("share", [True, False])
-def test_value_loss_falls_on_a_fixed_return_task(net_arch, share):
+def test_value_loss_falls_on_a_fixed_return_task(net_arch, share, value_fit):
     def make_env():
         return TimeLimit(ConstantRewardEnv(), max_episode_steps=1)  # every return is exactly 1
 
@@ -255,7 +256,9 @@ def test_value_loss_falls_on_a_fixed_return_task(net_arch, share):
         make_vec_env(make_env, n_envs=2, seed=0),
         n_episodes=4,
         use_baseline=True,
+        value_fit=value_fit,
         learning_rate=1e-2,
+        vf_learning_rate=1e-2,
         policy_kwargs=dict(net_arch=net_arch, share_features_extractor=share),
         seed=0,
         device="cpu",

@@ -1,0 +1,214 @@
+"""The value baseline fitted on its own (value_fit="separate") against the joint step (value_fit="joint")."""
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium.wrappers import TimeLimit
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import FakeImageEnv
+from stable_baselines3.common.save_util import load_from_zip_file, save_to_zip_file
+
+from sb3_reinforce import REINFORCE
+from tests.envs import RandomRewardEnv
+
+
+def _random_reward_model(**kwargs) -> REINFORCE:
+    env = make_vec_env(lambda: TimeLimit(RandomRewardEnv(), max_episode_steps=20), n_envs=2, seed=0)
+    return REINFORCE("MlpPolicy", env, n_episodes=4, seed=0, device="cpu", **kwargs)
+
+
+def _collect(model: REINFORCE) -> None:
+    """One rollout into the model's buffer, as learn() starts it."""
+    model._setup_learn(10_000)
+    assert model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
+
+
+def _snapshot(params) -> list[th.Tensor]:
+    return [param.detach().clone() for param in params]
+
+
+def _changed(before, params) -> list[bool]:
+    return [not th.equal(old, param.detach()) for old, param in zip(before, params, strict=True)]
+
+
+def _actor_parameters(model: REINFORCE) -> list[th.nn.Parameter]:
+    value_ids = {id(param) for param in model.policy.value_parameters()}
+    return [param for param in model.policy.parameters() if id(param) not in value_ids]
+
+
+def test_value_baseline_is_fitted_separately_by_default():
+    model = _random_reward_model(baseline="value")
+    assert model.value_fit == "separate"
+    assert model.fits_value_separately
+    assert isinstance(model.vf_optimizer, th.optim.Adam)
+    optimized = {id(param) for group in model.vf_optimizer.param_groups for param in group["params"]}
+    assert optimized == {id(param) for param in model.policy.value_parameters()}
+    assert model.vf_optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert _random_reward_model(use_baseline=True).value_fit == "separate"
+    joint = _random_reward_model(baseline="value", value_fit="joint")
+    assert joint.vf_optimizer is None and not joint.fits_value_separately
+
+
+def test_policy_step_leaves_the_value_network_alone():
+    """With value_fit="separate" the policy's step has no value term: V changes only in the value fit."""
+    model = _random_reward_model(baseline="value")
+    _collect(model)
+    value_before = _snapshot(model.policy.value_parameters())
+    actor_before = _snapshot(_actor_parameters(model))
+    model._fit_value = lambda: 0.0  # the policy's step only
+    model.train()
+    assert not any(_changed(value_before, model.policy.value_parameters()))
+    assert all(_changed(actor_before, _actor_parameters(model)))
+
+
+def test_joint_step_changes_the_value_network():
+    model = _random_reward_model(baseline="value", value_fit="joint")
+    _collect(model)
+    value_before = _snapshot(model.policy.value_parameters())
+    model.train()
+    assert all(_changed(value_before, model.policy.value_parameters()))
+
+
+def test_value_fit_trains_only_the_value_network_and_fits_the_returns():
+    model = _random_reward_model(baseline="value", vf_n_epochs=50, vf_batch_size=16, vf_learning_rate=1e-2)
+    _collect(model)
+    buffer = model.rollout_buffer
+    steps, envs = np.nonzero(buffer.used)
+    obs = buffer.to_torch(buffer.observations[steps, envs])
+    returns = buffer.to_torch(buffer.returns[steps, envs])
+
+    def value_error() -> float:
+        with th.no_grad():
+            return float(((model.policy.predict_values(obs).flatten() - returns) ** 2).mean())
+
+    actor_before = _snapshot(_actor_parameters(model))
+    value_before = _snapshot(model.policy.value_parameters())
+    error_before = value_error()
+    n_steps = 0
+    step = model.vf_optimizer.step
+
+    def counted_step(*args, **kwargs):
+        nonlocal n_steps
+        n_steps += 1
+        return step(*args, **kwargs)
+
+    model.vf_optimizer.step = counted_step
+    model._fit_value()
+    assert n_steps == 50 * int(np.ceil(len(steps) / 16))  # vf_n_epochs passes of minibatches of vf_batch_size
+    assert value_error() < 0.5 * error_before
+    assert not any(_changed(actor_before, _actor_parameters(model)))
+    assert all(_changed(value_before, model.policy.value_parameters()))
+
+
+def test_value_fit_leaves_a_shared_features_extractor_to_the_policy():
+    env = make_vec_env(lambda: TimeLimit(FakeImageEnv(action_dim=2), max_episode_steps=5), n_envs=1, seed=0)
+    model = REINFORCE("CnnPolicy", env, n_episodes=2, baseline="value", seed=0, device="cpu")
+    assert model.policy.share_features_extractor
+    cnn = list(model.policy.features_extractor.parameters())
+    assert not {id(param) for param in cnn} & {id(param) for param in model.policy.value_parameters()}
+    _collect(model)
+    cnn_before = _snapshot(cnn)
+    model.policy.optimizer.zero_grad()
+    model._fit_value()
+    assert not any(_changed(cnn_before, cnn))
+    assert all(param.grad is None for param in cnn)  # no gradient even computed into the policy's trunk
+
+
+def test_advantages_use_the_value_from_before_the_fit():
+    """A batch's advantages are G - V(s) with V as it was when the batch was played (fitted on earlier batches)."""
+    model = _random_reward_model(baseline="value", normalize_advantage=False)
+    model.learn(200)  # V fitted on a few batches
+    _collect(model)
+    buffer = model.rollout_buffer
+    steps, envs = np.nonzero(buffer.used)
+    with th.no_grad():
+        values_now = model.policy.predict_values(buffer.to_torch(buffer.observations[steps, envs])).flatten().numpy()
+    np.testing.assert_allclose(buffer.advantages[steps, envs], buffer.returns[steps, envs] - values_now, atol=1e-5)
+    model.train()  # the fit changes V, not this batch's advantages
+    with th.no_grad():
+        values_after = model.policy.predict_values(buffer.to_torch(buffer.observations[steps, envs])).flatten().numpy()
+    assert not np.allclose(values_after, values_now)
+    np.testing.assert_allclose(buffer.advantages[steps, envs], buffer.returns[steps, envs] - values_now, atol=1e-5)
+
+
+def test_value_learning_rate_schedule_and_logged_keys(tmp_path):
+    from stable_baselines3.common.logger import configure
+
+    model = _random_reward_model(baseline="value", vf_learning_rate=lambda progress: 1e-2 * progress)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(400)
+    import pandas
+
+    log = pandas.read_csv(tmp_path / "progress.csv")
+    assert {"train/value_loss", "train/vf_learning_rate", "train/explained_variance"} <= set(log.columns)
+    rates = log["train/vf_learning_rate"].dropna().to_numpy()
+    assert rates[0] == pytest.approx(1e-2) and np.all(np.diff(rates) < 0)
+    # the schedule read at the last update's rollout start (the log is written before each update)
+    assert model.vf_optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * model._current_progress_remaining)
+
+
+def test_save_load_keeps_the_value_optimizer(tmp_path):
+    model = _random_reward_model(baseline="value")
+    model.learn(300)
+    model.save(tmp_path / "model.zip")
+    loaded = REINFORCE.load(tmp_path / "model.zip", device="cpu")
+    assert loaded.value_fit == "separate" and loaded.vf_optimizer is not None
+    saved_state = model.vf_optimizer.state_dict()["state"]
+    loaded_state = loaded.vf_optimizer.state_dict()["state"]
+    assert saved_state.keys() == loaded_state.keys() and len(saved_state) > 0
+    for key in saved_state:
+        assert th.equal(saved_state[key]["exp_avg"], loaded_state[key]["exp_avg"])
+    loaded.set_env(model.env)
+    loaded.learn(100)
+
+
+def test_model_saved_before_value_fit_existed_loads_with_the_joint_step(tmp_path):
+    model = _random_reward_model(baseline="value", value_fit="joint")
+    model.save(tmp_path / "joint.zip")
+    data, params, variables = load_from_zip_file(tmp_path / "joint.zip")
+    for key in ("value_fit", "vf_learning_rate", "vf_n_epochs", "vf_batch_size", "vf_optimizer"):
+        data.pop(key, None)  # what a model saved by an earlier version holds
+    save_to_zip_file(tmp_path / "old.zip", data=data, params=params, pytorch_variables=variables)
+    loaded = REINFORCE.load(tmp_path / "old.zip", device="cpu")
+    assert loaded.value_fit == "joint" and loaded.vf_optimizer is None
+    loaded.set_env(model.env)
+    loaded.learn(100)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(baseline="none", value_fit="separate"), "value_fit"),
+        (dict(baseline="leave_one_out", value_fit="joint"), "value_fit"),
+        (dict(baseline="value", value_fit="both"), "value_fit"),
+        (dict(baseline="value", vf_learning_rate=0.0), "vf_learning_rate"),
+        (dict(baseline="value", vf_learning_rate="1e-3"), "vf_learning_rate"),
+        (dict(baseline="value", vf_n_epochs=0), "vf_n_epochs"),
+        (dict(baseline="value", vf_batch_size=2.5), "vf_batch_size"),
+    ],
+)
+def test_invalid_value_fit_arguments_name_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        _random_reward_model(**kwargs)
+
+
+def test_value_fit_weights_each_step():
+    """The value loss multiplies each step by its weight (importance weights of carried episodes): weight 0 on
+    every step leaves V as it is, weight 1 changes it."""
+    for weight, changes in ((0.0, False), (1.0, True)):
+        model = _random_reward_model(baseline="value")
+        _collect(model)
+        model.rollout_buffer.weights = np.full_like(model.rollout_buffer.weights, weight)
+        value_before = _snapshot(model.policy.value_parameters())
+        model._fit_value()
+        assert all(_changed(value_before, model.policy.value_parameters())) is changes
+
+
+def test_non_finite_value_loss_raises_and_leaves_the_value_network():
+    model = _random_reward_model(baseline="value")
+    _collect(model)
+    model.rollout_buffer.returns[:] = np.nan
+    value_before = _snapshot(model.policy.value_parameters())
+    with pytest.raises(ValueError, match="value loss is not finite"):
+        model._fit_value()
+    assert not any(_changed(value_before, model.policy.value_parameters()))
