@@ -96,6 +96,9 @@ def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     if hyperparams.get("baseline") is not None:
         # a preset's use_baseline (Acrobot-v1, LunarLander-v3, Pendulum-v1) would contradict a sampled baseline
         hyperparams["use_baseline"] = hyperparams["baseline"] == "value"
+        if hyperparams["baseline"] != "value":
+            # nor may a preset's value_fit (value baseline only) stay with a sampled baseline without a network
+            hyperparams["value_fit"] = None
         if hyperparams["baseline"] == "leave_one_out" and hyperparams.get("n_episodes", 2) < 2:
             # a batch of one episode has no other episode to take the baseline from (with one env)
             hyperparams["n_episodes"] = 2
@@ -143,9 +146,17 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
         "max_grad_norm": max_grad_norm,
     }
     if baseline == "value":
-        # vf_coef only weighs the baseline's loss: sampled only when there is one
-        # log scale down to 1e-3: Monte Carlo returns make the value gradient 100-1000x the policy's
-        sampled_params["vf_coef"] = trial.suggest_float("vf_coef", 1e-3, 1.0, log=True)
+        # "separate": V fitted after the policy step by its own optimizer; "joint": one step with the policy's loss
+        value_fit = trial.suggest_categorical("value_fit", ["separate", "joint"])
+        sampled_params["value_fit"] = value_fit
+        if value_fit == "joint":
+            # vf_coef only weighs the baseline's loss in the joint step: sampled only then
+            # log scale down to 1e-3: Monte Carlo returns make the value gradient 100-1000x the policy's
+            sampled_params["vf_coef"] = trial.suggest_float("vf_coef", 1e-3, 1.0, log=True)
+        else:
+            sampled_params["vf_learning_rate"] = trial.suggest_float("vf_learning_rate", 1e-4, 3e-2, log=True)
+            sampled_params["vf_n_epochs"] = trial.suggest_categorical("vf_n_epochs", [1, 5, 10, 20])
+            sampled_params["vf_batch_size"] = trial.suggest_categorical("vf_batch_size", [64, 256, 1024])
 
     # Display true values
     trial.set_user_attr("gamma", 1 - one_minus_gamma)

@@ -73,7 +73,7 @@ def main() -> None:
     print("|---|---:|---:|")
     print(f"| none (policy gradient alone) | {policy_only:.3g} | {min(1.0, args.clip / policy_only):.3g} |")
     for vf_coef in args.vf_coefs:
-        kwargs = dict(use_baseline=True, vf_coef=vf_coef, **common)
+        kwargs = dict(use_baseline=True, value_fit="joint", vf_coef=vf_coef, **common)
         total = median_grad_norm(args.env, args.seeds, args.steps, normalize, kwargs)
         print(f"| learned, vf_coef {vf_coef} | {total:.3g} | {min(1.0, args.clip / total):.3g} |")
 

@@ -405,14 +405,21 @@ def test_sampler_gives_valid_constructor_arguments() -> None:
     # one study shared by runs with different n_envs (as with --storage): the search space must not depend on it
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     env = gym.make(ENV_ID)
-    baselines = set()
-    for n_envs in (1, 3, 1, 3, 2, 1, 4, 3, 1, 2, 1, 1):
+    baselines, value_fits = set(), set()
+    for n_envs in (1, 3, 1, 3, 2, 1, 4, 3, 1, 2, 1, 1) * 2:
         trial = study.ask()
         hyperparams = sample_reinforce_params(trial, n_actions=0, n_envs=n_envs, additional_args={})
         assert hyperparams["n_episodes"] in (1, 2, 4, 8, 16, 32)
         assert 0.97 <= hyperparams["gamma"] < 1.0
-        assert ("vf_coef" in hyperparams) == hyperparams["use_baseline"]
+        # the value fit's arguments are sampled only for the fit they belong to
+        fit = hyperparams.get("value_fit")
+        assert (fit is not None) == hyperparams["use_baseline"]
+        assert ("vf_coef" in hyperparams) == (fit == "joint")
+        assert ("vf_learning_rate" in hyperparams) == ("vf_n_epochs" in hyperparams) == (fit == "separate")
         model = REINFORCE("MlpPolicy", env, device="cpu", **hyperparams)
+        if fit is not None:
+            assert model.value_fit == fit
+            value_fits.add(fit)
         assert (model.policy.value_net is not None) == hyperparams["use_baseline"]
         # the converter, as rl-zoo3 uses it to load a trial from a study, gives the same arguments
         assert convert_reinforce_params(dict(trial.params)) == hyperparams
@@ -420,6 +427,7 @@ def test_sampler_gives_valid_constructor_arguments() -> None:
         baselines.add(model.baseline)
         study.tell(trial, 0.0)
     assert baselines == {"none", "value", "leave_one_out"}
+    assert value_fits == {"separate", "joint"}
 
 
 def test_sampled_trial_without_baseline_overrides_preset_bootstrap() -> None:
@@ -431,7 +439,8 @@ def test_sampled_trial_without_baseline_overrides_preset_bootstrap() -> None:
     seen_without_baseline = False
     for _ in range(12):
         trial = study.ask()
-        kwargs = {"bootstrap_truncated": True, "use_baseline": True}  # from the preset, as in rl-zoo3's objective
+        # from the preset, as in rl-zoo3's objective
+        kwargs = {"bootstrap_truncated": True, "use_baseline": True, "value_fit": "joint"}
         kwargs.update(sample_reinforce_params(trial, n_actions=1, n_envs=4, additional_args={}))
         model = REINFORCE("MlpPolicy", env, device="cpu", **kwargs)
         assert model.bootstrap_truncated == (kwargs["baseline"] == "value")
