@@ -31,9 +31,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_one(
-    algo: str, env_id: str, seed: int, n_timesteps: int, eval_episodes: int, log_folder: str, hyperparams: dict[str, Any]
+    algo: str,
+    env_id: str,
+    seed: int,
+    n_timesteps: int,
+    eval_episodes: int,
+    log_folder: str,
+    hyperparams: dict[str, Any],
+    config: str | None = None,
 ) -> dict[str, Any]:
-    """Train one agent through rl-zoo3's ExperimentManager and evaluate its final model (runs in a fresh process)."""
+    """
+    Train one agent through rl-zoo3's ExperimentManager and evaluate its final model (runs in a fresh process).
+    ``config``: the YAML file of hyperparameters (default: this package's for reinforce, rl-zoo3's own for the others).
+    """
     import torch as th
     from rl_zoo3.exp_manager import ExperimentManager
     from rl_zoo3.utils import ALGOS, create_test_env, get_saved_hyperparams
@@ -58,7 +68,7 @@ def run_one(
         hyperparams=dict(hyperparams) or None,
         verbose=0,
         device="cpu",
-        config=str(HYPERPARAMS_PATH) if algo == "reinforce" else None,
+        config=config or (str(HYPERPARAMS_PATH) if algo == "reinforce" else None),
     )
     results = manager.setup_experiment()
     assert results is not None
@@ -128,16 +138,19 @@ def plot_env(env_id: str, runs: dict[str, list[dict[str, Any]]], threshold: floa
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    any_curve = False
     for algo, algo_runs in runs.items():
         max_steps = max(run["num_timesteps"] for run in algo_runs)
         grid = np.linspace(0, max_steps, 300)
         curves = np.array([smoothed_curve(run["episodes"], grid) for run in algo_runs])
-        mean = np.nanmean(curves, axis=0)
+        any_curve |= bool(np.isfinite(curves).any())
+        mean = np.nanmean(curves, axis=0) if np.isfinite(curves).any() else np.full(len(grid), np.nan)
         ax.plot(grid, mean, label=f"{algo} ({len(algo_runs)} seeds)")
         ax.fill_between(grid, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.2)
     if threshold is not None:
         ax.axhline(threshold, color="gray", linestyle="--", linewidth=1, label=f"solved ({threshold:g})")
-    ax.set_xscale("log")
+    if any_curve:  # a run too short for one window of episodes has no curve to scale
+        ax.set_xscale("log")
     ax.set_xlabel("Env steps (log scale)")
     ax.set_ylabel(f"Training return (mean of last {WINDOW} episodes)")
     ax.set_title(f"{env_id}: mean over seeds, shaded min-max")
@@ -264,6 +277,14 @@ def main() -> None:
         metavar="KEY:VALUE",
         help="Hyperparameters overridden for reinforce only (e.g. a candidate preset against the zoo's A2C and PPO)",
     )
+    parser.add_argument(
+        "--zoo-presets",
+        nargs="*",
+        default=[],
+        metavar="ENV=ZOO_ENV",
+        help="For the algos other than reinforce on ENV, use rl-zoo3's preset for ZOO_ENV (e.g. HalfCheetah-v5="
+        "HalfCheetah-v4: rl-zoo3 has presets for the -v4 MuJoCo envs only)",
+    )
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1, help="Runs in parallel (one process each)")
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / "scripts" / "results" / "cache")
@@ -281,11 +302,27 @@ def main() -> None:
     def job_overrides(algo: str) -> dict[str, Any]:
         return {**overrides, **reinforce_overrides} if algo == "reinforce" else overrides
 
+    zoo_presets = dict(item.split("=", 1) for item in args.zoo_presets)
+
+    def job_config(algo: str, env_id: str) -> str | None:
+        """A YAML file giving ENV rl-zoo3's preset of ZOO_ENV (--zoo-presets), or None for the usual file."""
+        if algo == "reinforce" or env_id not in zoo_presets:
+            return None
+        from rl_zoo3 import __file__ as zoo_init
+
+        with open(Path(zoo_init).parent / "hyperparams" / f"{algo}.yml") as file:
+            preset = yaml.safe_load(file)[zoo_presets[env_id]]
+        path = args.cache / env_id / f"{algo}_preset_of_{zoo_presets[env_id]}.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({env_id: preset}))
+        return str(path)
+
     command = "python scripts/benchmark.py " + shlex.join(
         ["--envs", *args.envs, "--algos", *args.algos, "--seeds", *map(str, args.seeds)]
         + (["--n-timesteps", *args.n_timesteps] if args.n_timesteps else [])
         + (["--hyperparams", *args.hyperparams] if args.hyperparams else [])
         + (["--reinforce-hyperparams", *args.reinforce_hyperparams] if args.reinforce_hyperparams else [])
+        + (["--zoo-presets", *args.zoo_presets] if args.zoo_presets else [])
         + (["--eval-episodes", str(args.eval_episodes)] if args.eval_episodes != 10 else [])
         + ([f"--output={_relative(args.output)}"] if args.output != REPO_ROOT / "benchmark.md" else [])
     )
@@ -302,7 +339,16 @@ def main() -> None:
                 log_folder = str(args.cache / env_id / "logs" / f"seed{seed}")
                 pending[(algo, env_id, seed)] = pool.apply_async(
                     run_one,
-                    (algo, env_id, seed, budgets.get(env_id, -1), args.eval_episodes, log_folder, job_overrides(algo)),
+                    (
+                        algo,
+                        env_id,
+                        seed,
+                        budgets.get(env_id, -1),
+                        args.eval_episodes,
+                        log_folder,
+                        job_overrides(algo),
+                        job_config(algo, env_id),
+                    ),
                 )
             for (algo, env_id, seed), handle in pending.items():
                 result = handle.get()
