@@ -14,7 +14,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 # Mean of the last WINDOW training episodes that counts as solved (gymnasium's reward_threshold for Acrobot)
-SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
+SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "LunarLander-v3": 200.0}
 WINDOW = 25
 
 
@@ -36,6 +36,25 @@ class EpisodeRecorder(BaseCallback):
         if len(self.episodes) < WINDOW:
             return float("nan")
         return float(np.mean([r for _, r in self.episodes[-WINDOW:]]))
+
+
+class ExplainedVariance(BaseCallback):
+    """Explained variance of each batch's returns by the value baseline V as the batch's advantages used it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[float] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.model.rollout_buffer.has_values:
+            self.values.append(float(self.model.rollout_buffer.explained_variance))
+
+    def second_half_mean(self) -> float | None:
+        """Mean over the second half of the updates (None without a value baseline)."""
+        return float(np.mean(self.values[len(self.values) // 2 :])) if self.values else None
 
 
 def steps_to_solve(episodes: Sequence[Sequence[float]], threshold: float) -> int | None:
@@ -62,9 +81,10 @@ def train_run(env_id: str, seed: int, timesteps: int, kwargs: dict[str, Any]) ->
     env = make_vec_env(env_id, n_envs=1, seed=seed)
     model = REINFORCE("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
     recorder = EpisodeRecorder()
+    explained = ExplainedVariance()
     nan = False
     try:
-        model.learn(timesteps, callback=recorder)
+        model.learn(timesteps, callback=[recorder, explained])
     except ValueError as error:  # REINFORCE raises on a non-finite loss or gradient, before changing anything
         if "not finite" not in str(error) and "non-finite" not in str(error):
             raise
@@ -84,6 +104,7 @@ def train_run(env_id: str, seed: int, timesteps: int, kwargs: dict[str, Any]) ->
         ),
         "nan": nan,
         "num_timesteps": model.num_timesteps,
+        "explained_variance": explained.second_half_mean(),
     }
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _studies import WINDOW, EpisodeRecorder, steps_to_solve
+from _studies import WINDOW, EpisodeRecorder, ExplainedVariance, steps_to_solve
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -36,21 +36,6 @@ class UsedSteps(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         self.steps += self.model.rollout_buffer.n_used_steps
-
-
-class ExplainedVariance(BaseCallback):
-    """Explained variance of each batch's returns by the value baseline V as the batch's advantages used it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: list[float] = []
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        if self.model.rollout_buffer.has_values:
-            self.values.append(float(self.model.rollout_buffer.explained_variance))
 
 
 def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: int = 1) -> dict[str, Any]:
@@ -87,7 +72,7 @@ def run(seed: int, timesteps: int, n_envs: int, kwargs: dict[str, Any], calls: i
         "steps_per_s": model.num_timesteps / elapsed,
         "unused_fraction": 1 - used_steps.steps / model.num_timesteps,
         # mean over the second half of the updates (None without a value baseline)
-        "explained_variance": float(np.mean(explained.values[len(explained.values) // 2 :])) if explained.values else None,
+        "explained_variance": explained.second_half_mean(),
     }
 
 

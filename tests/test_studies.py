@@ -17,7 +17,7 @@ def load_script(name: str):
     return module
 
 
-@pytest.mark.parametrize("script", ["variance", "ablation", "sweep"])
+@pytest.mark.parametrize("script", ["variance", "ablation", "sweep", "baselines"])
 def test_quick_mode_writes_figure_and_table(script, tmp_path, capsys):
     argv = ["--quick", "--results", str(tmp_path / "results"), "--figures", str(tmp_path / "figures")]
     main = load_script(script).main
