@@ -66,7 +66,7 @@ class StepsLinearSchedule:
 DEFAULT_LEARNING_RATE = StepsLinearSchedule(5e-3, 1e-4, 100_000)
 
 # Defaults of the value fit (value_fit="separate"), measured on CartPole-v1 (README, "Baselines")
-DEFAULT_VF_LEARNING_RATE = 1e-3
+DEFAULT_VF_LEARNING_RATE = 1e-2
 DEFAULT_VF_N_EPOCHS = 5
 DEFAULT_VF_BATCH_SIZE = 256
 

@@ -44,7 +44,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "leave-one-out": dict(baseline="leave_one_out"),
     "value, joint step": dict(baseline="value", value_fit="joint", vf_coef=0.5),
     "value, fitted separately": dict(
-        baseline="value", value_fit="separate", vf_learning_rate=1e-3, vf_n_epochs=20, vf_batch_size=64
+        baseline="value", value_fit="separate", vf_learning_rate=1e-2, vf_n_epochs=5, vf_batch_size=256
     ),
 }
 SLUGS = {name: name.replace(", ", "-").replace(" ", "-") for name in VARIANTS}

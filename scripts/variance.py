@@ -37,20 +37,21 @@ TRAIN_KWARGS = dict(
     batch_size=None,
 )
 CHECKPOINTS = {"start": -math.inf, "middle": 200.0, "solved": 475.0}
-ESTIMATORS = ("return", "reward_to_go", "batch_baseline", "normalized", "value_baseline")
+ESTIMATORS = ("return", "reward_to_go", "batch_baseline", "normalized", "value_baseline", "leave_one_out")
 LABELS = {
     "return": "R(tau)",
     "reward_to_go": "G_t",
     "batch_baseline": "G_t - mean",
     "normalized": "normalised G_t",
     "value_baseline": "G_t - V(s)",
+    "leave_one_out": "G_t - leave-one-out",
 }
 FULL = dict(timesteps=150_000, n_batches=100, n_reference_batches=100, n_value_batches=20, value_fit_steps=1000)
 QUICK = dict(timesteps=500, n_batches=2, n_reference_batches=2, n_value_batches=1, value_fit_steps=10)
 # Batch-size study, at the "middle" checkpoint: episodes per batch, and its own (smaller) settings; the value
 # network is fitted on value_episodes episodes whatever the batch size, and there is no reference gradient.
 BATCH_SIZES = {"full": (2, 4, 8, 16, 32), "quick": (2, 4)}
-BATCH_ESTIMATORS = ("reward_to_go", "batch_baseline", "value_baseline")
+BATCH_ESTIMATORS = ("reward_to_go", "batch_baseline", "value_baseline", "leave_one_out")
 BATCH_FULL = dict(n_batches=50, n_reference_batches=0, value_fit_steps=1000, value_episodes=160)
 BATCH_QUICK = dict(n_batches=2, n_reference_batches=0, value_fit_steps=10, value_episodes=4)
 

@@ -43,7 +43,7 @@ def test_value_baseline_is_fitted_separately_by_default():
     assert isinstance(model.vf_optimizer, th.optim.Adam)
     optimized = {id(param) for group in model.vf_optimizer.param_groups for param in group["params"]}
     assert optimized == {id(param) for param in model.policy.value_parameters()}
-    assert model.vf_optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert model.vf_optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
     assert _random_reward_model(use_baseline=True).value_fit == "separate"
     joint = _random_reward_model(baseline="value", value_fit="joint")
     assert joint.vf_optimizer is None and not joint.fits_value_separately
