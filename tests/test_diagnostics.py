@@ -187,3 +187,52 @@ def test_continuous_actions_and_model_with_value_net():
     stats = gradient_statistics(model, n_batches=2, n_reference_batches=1, n_value_batches=1, value_fit_steps=2, seed=0)
     assert stats["value_baseline"].gradients.shape == (2, sum(p.numel() for p in params))
     assert np.all(np.isfinite(stats["value_baseline"].gradients))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several envs, unequal episode lengths: the arm chosen at the first step sets the episode's length, so a batch
+# that favoured the episodes that end first (the first N to finish across envs) would over-weight the short arm.
+LENGTHS = np.array([1, 4, 9])
+
+
+class DelayedRewardBandit(gym.Env):
+    """The first action picks an arm; the episode then lasts LENGTHS[arm] steps (the later actions change nothing)
+    and pays REWARDS[arm] at its last step. With gamma = 1, J = sum_k pi_k REWARDS[k], as for the one-step bandit."""
+
+    observation_space = spaces.Box(-2.0, 2.0, shape=(1,), dtype=np.float32)
+    action_space = spaces.Discrete(len(REWARDS))
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.arm, self.t = -1, 0
+        return np.ones(1, dtype=np.float32), {}
+
+    def step(self, action):
+        if self.t == 0:
+            self.arm = int(action)
+        self.t += 1
+        done = self.t >= LENGTHS[self.arm]
+        return np.ones(1, dtype=np.float32), float(REWARDS[self.arm]) if done else 0.0, done, False, {}
+
+
+@pytest.mark.parametrize("carry_episodes", [False, True])
+def test_estimators_stay_unbiased_with_several_envs_and_unequal_lengths(carry_episodes):
+    model = make_bandit_model()
+    model.gamma = 1.0
+    model.carry_episodes = carry_episodes  # the diagnostics collect fresh batches: nothing is carried into them
+    stats = gradient_statistics(
+        model,
+        n_batches=N_BATCHES,
+        estimators=("reward_to_go", "leave_one_out"),
+        n_reference_batches=2,
+        env=DummyVecEnv([DelayedRewardBandit] * 4),
+        seed=2,
+    )
+    pi = np.exp(LOGITS) / np.exp(LOGITS).sum()
+    # the batches hold each env's first N / 4 episodes: the arms in their policy's proportions, not the short ones
+    assert stats.mean_episode_length == pytest.approx(pi @ LENGTHS, rel=0.05)
+    for name in ("reward_to_go", "leave_one_out"):
+        gradients = stats[name].gradients
+        standard_error = gradients.std(axis=0, ddof=1) / math.sqrt(len(gradients))
+        error = np.abs(stats[name].mean_gradient - analytic_gradient())
+        assert np.all(error <= 4 * standard_error), (name, error, standard_error)
