@@ -2,6 +2,8 @@
 
     python scripts/train_pong.py --log-dir logs/pong                    # trains; run it again to resume
     python scripts/train_pong.py --log-dir logs/pong --plot-only        # curve + summary from what was played
+    python scripts/train_pong.py --plot-only --compare seed0=docs/pong/seed0 seed1=docs/pong/seed1   # runs side by side
+    python scripts/train_pong.py --log-dir logs/pong --evaluate 20      # 20 games, stochastic and greedy
 
 Writes to ``--log-dir``:
 - ``checkpoints/reinforce_pong_<steps>_steps.zip``: every ``--checkpoint-freq`` agent steps; a new run with the
@@ -189,6 +191,103 @@ def summarise_and_plot(log_dir: str, env_id: str) -> dict[str, Any]:
     return summary
 
 
+def evaluate_final_policy(log_dir: str, env_id: str, n_games: int, seed: int) -> dict[str, Any]:
+    """
+    Play ``n_games`` whole games against the built-in AI with the run's latest checkpoint, once sampling the
+    actions (the policy REINFORCE trains) and once greedily (P(UP) > 0.5); write ``evaluation.json``.
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_reinforce import REINFORCE
+    from sb3_reinforce.atari import make_pong_env
+
+    found = latest_checkpoint(os.path.join(log_dir, "checkpoints"))
+    if found is None:
+        raise SystemExit(f"No checkpoint in {log_dir}/checkpoints")
+    path, steps = found
+    model = REINFORCE.load(path, device="cpu")
+    result: dict[str, Any] = {"checkpoint": os.path.basename(path), "agent_steps": steps, "games": n_games}
+    for mode, deterministic in (("stochastic", False), ("greedy", True)):
+        # whole games (no per-point episodes), one env: Monitor's episodes are games
+        env = make_pong_env(env_id, n_envs=1, seed=seed, per_point=False, vec_env_cls=None)
+        scores, _ = evaluate_policy(
+            model, env, n_eval_episodes=n_games, deterministic=deterministic, return_episode_rewards=True
+        )
+        env.close()
+        result[mode] = {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": [float(s) for s in scores]}
+        print(f"{mode}: {np.mean(scores):+.2f} +/- {np.std(scores):.2f} over {n_games} games", flush=True)
+    with open(os.path.join(log_dir, "evaluation.json"), "w") as file:
+        json.dump(result, file, indent=2)
+    return result
+
+
+COMPARE_THRESHOLDS = (-15, -10, 0, 15)
+
+
+def compare_runs(runs: list[str], output: str) -> str:
+    """
+    One figure with every run's 100-game mean against games played (and the min-max band over the runs), and a
+    markdown table with a row per run: games and agent steps to each of COMPARE_THRESHOLDS, wall-clock hours,
+    agent steps/s and the final 100-game mean. Everything comes from each run's ``games.csv``.
+
+    :param runs: ``LABEL=DIR`` (or ``DIR``): a run's label and its log folder (or any folder with its games.csv)
+    :param output: path of the PNG
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, curves = [], []
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for run in runs:
+        label, _, folder = run.rpartition("=")
+        label = label or folder
+        games = read_games(os.path.join(folder, "games.csv"))
+        scores, steps, wall = games["score"], games["steps"], games["wall_s"]
+        last100 = window_mean(scores)
+        curves.append(last100)
+        ax.plot(np.arange(1, len(scores) + 1), last100, lw=1.2, label=label)
+        cells = [label]
+        for threshold in COMPARE_THRESHOLDS:
+            reached = np.flatnonzero(last100[99:] >= threshold) if len(scores) >= 100 else []
+            if len(reached):
+                index = reached[0] + 99
+                cells.append(f"{index + 1:,} / {steps[index] / 1e6:.2f}M")
+            else:
+                cells.append(f"not in {len(scores):,}")
+        cells += [
+            f"{len(scores):,} / {steps[-1] / 1e6:.2f}M",
+            f"{wall[-1] / 3600:.2f}",
+            f"{steps[-1] / max(wall[-1], 1e-9):,.0f}",
+            f"{last100[-1]:+.1f}",
+        ]
+        rows.append(cells)
+    n_games = min(len(curve) for curve in curves)
+    if len(curves) > 1 and n_games > 0:
+        stacked = np.array([curve[:n_games] for curve in curves])
+        x = np.arange(1, n_games + 1)
+        ax.fill_between(x, stacked.min(axis=0), stacked.max(axis=0), alpha=0.15, color="grey", label="min-max")
+    ax.axhline(RANDOM_SCORE, ls="--", color="red", lw=1, label=f"random policy ({RANDOM_SCORE})")
+    ax.axhline(0, ls=":", color="black", lw=1)
+    ax.set_xlabel("games played")
+    ax.set_ylabel("mean score of the last 100 games")
+    ax.set_title(f"REINFORCE, Karpathy preset: {len(runs)} runs")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    header = (
+        ["run"]
+        + [f"games / steps to {t:+d}" for t in COMPARE_THRESHOLDS]
+        + ["games / steps played", "wall hours", "agent steps/s", "final 100-game mean"]
+    )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env-id", default="PongNoFrameskip-v4")
@@ -202,8 +301,24 @@ def main() -> None:
     parser.add_argument("--stop-mean", type=float, default=15.0, help="stop once the last-100-game mean reaches it")
     parser.add_argument("--max-games", type=int, default=3000, help="stop after this many games")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL=DIR",
+        help="with --plot-only: one figure and one table over these runs (their games.csv), written to --output",
+    )
+    parser.add_argument("--output", default="docs/pong/seeds.png", help="the PNG of --compare")
+    parser.add_argument(
+        "--evaluate", type=int, default=0, metavar="N", help="play N whole games with the latest checkpoint, then stop"
+    )
     args = parser.parse_args()
 
+    if args.evaluate:
+        evaluate_final_policy(args.log_dir, args.env_id, args.evaluate, seed=10_000 + args.seed)
+        return
+    if args.plot_only and args.compare:
+        print(compare_runs(args.compare, args.output))
+        return
     if args.plot_only:
         print(json.dumps(summarise_and_plot(args.log_dir, args.env_id), indent=2))
         return

@@ -1,0 +1,74 @@
+"""scripts/train_pong.py's bookkeeping: the stopping rule, resuming the games log, and the per-seed table."""
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_pong.py"
+
+
+@pytest.fixture(scope="module")
+def train_pong():
+    spec = importlib.util.spec_from_file_location("train_pong_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_games(path: Path, scores: list[float], steps_per_game: int = 1000, seconds_per_game: float = 2.0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["steps", "game", "score", "frames", "wall_s"])
+        for i, score in enumerate(scores, 1):
+            writer.writerow([i * steps_per_game, i, score, 4 * steps_per_game, i * seconds_per_game])
+
+
+def test_stops_at_the_mean_of_the_last_100_games_or_the_game_limit(train_pong):
+    logger = train_pong.GameLogger("unused.csv", scores=[-21.0] * 50 + [15.0] * 99, stop_mean=15.0, max_games=3000)
+    assert not logger.should_stop()  # 99 games at 15 and one at -21 in the last 100: 14.64
+    logger.scores.append(15.0)
+    assert logger.should_stop()
+    assert not train_pong.GameLogger("u.csv", scores=[21.0] * 99, stop_mean=15.0).should_stop()  # fewer than 100
+    assert train_pong.GameLogger("u.csv", scores=[-21.0] * 3000, stop_mean=15.0, max_games=3000).should_stop()
+    assert not train_pong.GameLogger("u.csv", scores=[-21.0] * 2999, stop_mean=15.0, max_games=3000).should_stop()
+
+
+def test_resume_keeps_the_games_played_up_to_the_checkpoint(train_pong, tmp_path):
+    path = tmp_path / "games.csv"
+    write_games(path, [-21.0, -20.0, -19.0, -18.0])  # at steps 1000 .. 4000
+    scores, wall = train_pong.truncate_games(str(path), max_steps=2500)
+    assert scores == [-21.0, -20.0] and wall == 4.0
+    assert train_pong.read_games(str(path))["score"].tolist() == [-21.0, -20.0]
+    assert train_pong.truncate_games(str(tmp_path / "missing.csv"), 100) == ([], 0.0)
+
+
+def test_compare_table_reads_every_number_from_the_games(train_pong, tmp_path):
+    # run a: 100 games at -21, then 100 at +21: the 100-game mean passes -15 at game 115 (15 wins: (-21*85 + 21*15)
+    # / 100 = -14.7), -10 at game 127, 0 at game 150 and +15 at game 186
+    write_games(tmp_path / "a" / "games.csv", [-21.0] * 100 + [21.0] * 100)
+    write_games(tmp_path / "b" / "games.csv", [-21.0] * 150, steps_per_game=500, seconds_per_game=1.0)
+    png = tmp_path / "seeds.png"
+    table = train_pong.compare_runs([f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}"], str(png))
+    lines = table.splitlines()
+    assert len(lines) == 4 and png.stat().st_size > 1000
+    row_a = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    assert row_a == [
+        "a",
+        "115 / 0.12M",
+        "127 / 0.13M",
+        "150 / 0.15M",
+        "186 / 0.19M",
+        "200 / 0.20M",
+        f"{400 / 3600:.2f}",
+        "500",
+        "+21.0",
+    ]
+    row_b = [cell.strip() for cell in lines[3].strip("|").split("|")]
+    assert row_b[1:5] == ["not in 150"] * 4 and row_b[-1] == "-21.0"
+    np.testing.assert_allclose(float(row_b[-2]), 500.0)  # 0.075M steps in 150 s
