@@ -109,15 +109,16 @@ class REINFORCE(OnPolicyAlgorithm):
     stepping in lockstep. Because every env contributes the same number of episodes, the batch is a set of
     i.i.d. episodes and is not biased towards short ones (taking the first ``n_episodes`` episodes to finish
     across envs would be). An env that has finished its episodes keeps stepping until the slowest one is done;
-    those steps count in ``num_timesteps``, are never used for a gradient and are logged as
-    ``rollout/unused_steps``. An episode still running when a rollout ends was partly played under the old
-    parameters, so the next rollout starts by resetting the envs (``VecEnv.reset``) whenever one of them is
-    mid-episode; with ``n_envs=1`` this never happens. The same reset follows a rollout that did not complete (a
+    by default those steps are carried to the next rollout (below). With ``carry_episodes=False`` they count in
+    ``num_timesteps``, are never used for a gradient and are logged as ``rollout/unused_steps``; an episode still
+    running when a rollout ends was partly played under the old parameters, so the next rollout starts by
+    resetting the envs (``VecEnv.reset``) whenever one of them is mid-episode. With ``n_envs=1`` neither happens.
+    The same reset follows a rollout that did not complete (a
     callback stopped training, or an error). An env wrapped in SB3's ``EpisodicLifeEnv`` (``AtariWrapper``)
     would only take a no-op step on such a reset and go on with the same game, so its next reset is made a real
     one (a new game) first.
 
-    **Carrying instead of dropping** (``carry_episodes=True``). The steps an env takes after its share keep their
+    **Carrying instead of dropping** (``carry_episodes=True``, the default). The steps an env takes after its share keep their
     place in the env's episode sequence: they start the env's next rollout. An episode that began under the
     previous parameters ``mu`` and ends under the current ``pi`` enters the update with the weight
     ``w = prod_t pi(a_t|s_t) / mu(a_t|s_t)`` over its steps played under ``mu`` (``log mu`` is recorded before
@@ -205,7 +206,9 @@ class REINFORCE(OnPolicyAlgorithm):
     :param batch_size: Number of steps per gradient-accumulation chunk, or None to process the whole batch at once
     :param carry_episodes: Keep the steps an env takes after its used episodes (while waiting for the slowest env)
         for the next rollout instead of dropping them (up to one rollout's worth of whole episodes per env), and
-        weight each episode partly played under earlier parameters by its likelihood ratio (importance sampling)
+        weight each episode partly played under earlier parameters by its likelihood ratio (importance sampling).
+        With one env nothing is ever waited for, so it changes nothing there (the same parameters for a seed);
+        False drops those steps and resets the envs that are mid-episode at the next rollout's start
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise
         (``Box`` actions only; ``log_std_init`` and ``full_std`` go in ``policy_kwargs``)
     :param sde_sample_freq: Sample a new noise matrix every n steps of a rollout when using gSDE; -1: once per
@@ -254,7 +257,7 @@ class REINFORCE(OnPolicyAlgorithm):
         max_grad_norm: float = 0.5,
         batch_size: int | None = 4096,
         episode_length_limit: int = DEFAULT_EPISODE_LENGTH_LIMIT,
-        carry_episodes: bool = False,
+        carry_episodes: bool = True,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         stats_window_size: int = 100,

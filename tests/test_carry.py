@@ -142,3 +142,16 @@ def test_carrying_trains_saves_loads_and_continues(n_envs, tmp_path):
     recorder = UsedSteps()
     loaded.learn(600, callback=recorder, reset_num_timesteps=False)  # the buffer is new: the envs start afresh
     assert recorder.used > 0 and loaded._n_updates > model._n_updates
+
+
+def test_carrying_is_the_default_and_changes_nothing_with_one_env():
+    """With one env no step is ever played while waiting: carrying (the default) trains exactly as dropping."""
+    params = []
+    for carry in (True, False):
+        env = make_vec_env(RandomRewardEnv, n_envs=1, seed=4)
+        kwargs = {} if carry else dict(carry_episodes=False)
+        model = REINFORCE("MlpPolicy", env, n_episodes=2, seed=4, device="cpu", **kwargs)
+        assert model.carry_episodes is carry
+        model.learn(1_500)
+        params.append(th.cat([p.detach().flatten() for p in model.policy.parameters()]))
+    assert th.equal(params[0], params[1])

@@ -245,7 +245,8 @@ def test_rollout_start_reset_starts_a_new_game_under_episodic_life():
 
 def test_logged_episode_statistics_are_the_used_episodes():
     env = make_vec_env(RandomLengthEnv, n_envs=8, seed=1, env_kwargs=dict(max_length=20))
-    model = REINFORCE("MlpPolicy", env, n_episodes=8, stats_window_size=10_000, seed=1, device="cpu")
+    # without carrying: every logged episode is used by the update of its rollout (or by none)
+    model = REINFORCE("MlpPolicy", env, n_episodes=8, stats_window_size=10_000, carry_episodes=False, seed=1, device="cpu")
     used_lengths: list[int] = []
 
     class Check(BaseCallback):
