@@ -108,6 +108,35 @@ def train_run(env_id: str, seed: int, timesteps: int, kwargs: dict[str, Any]) ->
     }
 
 
+def run_variants(
+    steps: dict[str, int],
+    variants: dict[str, dict[str, Any]],
+    base: dict[str, Any],
+    slugs: dict[str, str],
+    n_seeds: int,
+    cache: Path,
+    workers: int = 2,
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """
+    :func:`train_run` every variant (``base`` updated with it) on every env for ``steps[env]`` env steps and seeds
+    ``0 .. n_seeds - 1``, seed-major (an interrupted study has every variant on its first seeds), cached by
+    :func:`run_cached` as ``<env>_<slug>_t<steps>_s<seed>``.
+
+    :return: the runs by env, then by variant name, in seed order
+    """
+    jobs = {}
+    for seed in range(n_seeds):
+        for env_id, timesteps in steps.items():
+            for name, variant in variants.items():
+                key = f"{env_id}_{slugs[name]}_t{timesteps}_s{seed}"
+                jobs[key] = (train_run, (env_id, seed, timesteps, {**base, **variant}))
+    done = run_cached(jobs, cache, workers=workers)
+    return {
+        env_id: {name: [done[f"{env_id}_{slugs[name]}_t{timesteps}_s{seed}"] for seed in range(n_seeds)] for name in variants}
+        for env_id, timesteps in steps.items()
+    }
+
+
 def _call(job: tuple[Path, Callable[..., dict[str, Any]], tuple]) -> tuple[Path, dict[str, Any], float]:
     path, function, args = job
     start = time.time()

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import SOLVED, learning_curve, markdown_table, mean_std, run_cached, train_run
+from _studies import SOLVED, learning_curve, markdown_table, mean_std, run_variants
 
 # Shared by every variant (pinned: the library defaults may change). No gradient clipping, so that each
 # variant is the lecture's estimator followed by Adam.
@@ -106,19 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = {"CartPole-v1": args.steps_cartpole, "Acrobot-v1": args.steps_acrobot}
     args.figures.mkdir(parents=True, exist_ok=True)
 
-    jobs = {}
-    for seed in range(args.seeds):  # seed-major: an interrupted study has every variant on its first seeds
-        for env_id, timesteps in steps.items():
-            for name, variant in VARIANTS.items():
-                key = f"{env_id}_{SLUGS[name]}_t{timesteps}_s{seed}"
-                jobs[key] = (train_run, (env_id, seed, timesteps, {**BASE, **variant}))
-    done = run_cached(jobs, args.results, workers=args.workers)
-    results = {
-        env_id: {
-            name: [done[f"{env_id}_{SLUGS[name]}_t{timesteps}_s{seed}"] for seed in range(args.seeds)] for name in VARIANTS
-        }
-        for env_id, timesteps in steps.items()
-    }
+    results = run_variants(steps, VARIANTS, BASE, SLUGS, args.seeds, args.results, workers=args.workers)
     suffix = "_quick" if args.quick else ""
     plot(results, args.figures / f"ablation{suffix}.png")
     (args.figures / f"ablation{suffix}.md").write_text(table(results))

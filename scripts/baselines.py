@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import SOLVED, markdown_table, mean_std, run_cached, train_run
+from _studies import SOLVED, markdown_table, mean_std, run_variants
 from ablation import plot
 
 # Shared by every variant (pinned: the library defaults may change): the ablation's settings (no gradient clipping,
@@ -91,19 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         args.seeds, steps = 1, {env_id: 500 for env_id in steps}
     args.figures.mkdir(parents=True, exist_ok=True)
 
-    jobs = {}
-    for seed in range(args.seeds):  # seed-major: an interrupted study has every variant on its first seeds
-        for env_id, timesteps in steps.items():
-            for name, variant in VARIANTS.items():
-                key = f"{env_id}_{SLUGS[name]}_t{timesteps}_s{seed}"
-                jobs[key] = (train_run, (env_id, seed, timesteps, {**BASE, **variant}))
-    done = run_cached(jobs, args.results, workers=args.workers)
-    results = {
-        env_id: {
-            name: [done[f"{env_id}_{SLUGS[name]}_t{timesteps}_s{seed}"] for seed in range(args.seeds)] for name in VARIANTS
-        }
-        for env_id, timesteps in steps.items()
-    }
+    results = run_variants(steps, VARIANTS, BASE, SLUGS, args.seeds, args.results, workers=args.workers)
     suffix = "_quick" if args.quick else ""
     plot(results, args.figures / f"baselines{suffix}.png")
     (args.figures / f"baselines{suffix}.md").write_text(
