@@ -459,9 +459,9 @@ class EpisodicRolloutBuffer(BaseBuffer):
         """
         Iterate over the used steps in chunks of ``batch_size`` (all at once when None), in a fixed order:
         REINFORCE makes one gradient step over the whole batch, so the chunks only bound memory. With
-        ``shuffle`` the steps come in a random order (NumPy's global generator): minibatches for fitting a value
-        baseline over several passes. The order is drawn from torch's global generator, the one a bit-exact
-        resume must carry over anyway (the actions are sampled from it).
+        ``shuffle`` the steps come in a random order, for fitting a value baseline over several passes in
+        minibatches. The order is drawn from torch's global generator, the one a bit-exact resume must carry over
+        anyway (the actions are sampled from it).
         """
         # flat indices into (n_steps, n_envs), row-major
         indices = np.flatnonzero(self.used.ravel())

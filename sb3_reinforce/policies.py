@@ -164,11 +164,9 @@ class REINFORCEPolicy(ActorCriticPolicy):
         """
         if not self.use_value_net:
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
-        # BaseModel's extract_features: one given extractor (ActorCriticPolicy's returns both when not shared)
-        if self.share_features_extractor:
-            with th.no_grad():
-                features = BaseModel.extract_features(self, obs, self.features_extractor)
-        else:
+        # BaseModel's extract_features: one given extractor (ActorCriticPolicy's returns both when not shared); a
+        # shared one is the policy's (vf_features_extractor is then features_extractor): no gradient into it
+        with th.set_grad_enabled(th.is_grad_enabled() and not self.share_features_extractor):
             features = BaseModel.extract_features(self, obs, self.vf_features_extractor)
         return self.value_net(self.mlp_extractor.forward_critic(features)).flatten()
 

@@ -489,13 +489,15 @@ class REINFORCE(OnPolicyAlgorithm):
                 self._drop_rollout(rollout_buffer)
                 return False
 
-            any_done = bool(dones.any())  # the per-episode bookkeeping below runs only when an episode ends
-            if any_done:
+            if dones.any():  # the per-episode bookkeeping runs only when an episode ends
                 # episode statistics from the episodes the updates use, not those played while waiting and dropped
                 # (kept for this update or a later one when carrying)
                 used = dones & ~rollout_buffer.skipping if self.carry_episodes else dones & (finished < episodes_per_env)
                 if used.any():
                     self._update_info_buffer([info for info, use in zip(infos, used, strict=True) if use], dones[used])
+                finished += dones & ~rollout_buffer.skipping  # an episode dropped in flight does not count
+                episode_starts_at[dones] = n_steps
+                collecting = bool(np.any(finished < episodes_per_env))
 
             if isinstance(self.action_space, spaces.Discrete):
                 # Reshape in case of discrete action
@@ -504,10 +506,6 @@ class REINFORCE(OnPolicyAlgorithm):
             if self.bootstrap_truncated:
                 rewards = self._bootstrap_truncated(rewards, dones, infos)
 
-            if any_done:
-                finished += dones & ~rollout_buffer.skipping  # an episode dropped in flight does not count
-                episode_starts_at[dones] = n_steps
-                collecting = bool(np.any(finished < episodes_per_env))
             rollout_buffer.add(self._last_obs, actions, rewards, dones, values)  # type: ignore[arg-type]
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
