@@ -775,6 +775,13 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _check_rate(name: str, rate: Any) -> None:
+    """Raise a ValueError naming ``name`` unless ``rate`` is a schedule or a finite number > 0 (and not a bool)."""
+    is_number = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, (bool, np.bool_))
+    if not callable(rate) and not (is_number and 0 < rate < math.inf):
+        raise ValueError(f"{name} must be a finite number > 0 or a schedule, got {rate!r}")
+
+
 def _check_hyperparameters(
     learning_rate: float | Schedule,
     n_episodes: int,
@@ -788,8 +795,7 @@ def _check_hyperparameters(
     flags: dict[str, Any] | None = None,
 ) -> None:
     """Raise a ValueError naming the first invalid hyperparameter (``flags``: the boolean ones, by name)."""
-    if not callable(learning_rate) and not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number or a schedule, got {learning_rate!r}")
+    _check_rate("learning_rate", learning_rate)
     if not (_is_integer(n_episodes) and n_episodes >= 1):
         raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
     if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
@@ -841,10 +847,7 @@ def _check_value_fit(
                 f"value_fit={value_fit!r} applies to the value baseline only (baseline='value' or use_baseline=True), "
                 f"but the baseline is {baseline!r}"
             )
-    if not callable(vf_learning_rate) and not (
-        isinstance(vf_learning_rate, (int, float)) and not isinstance(vf_learning_rate, bool) and vf_learning_rate > 0
-    ):
-        raise ValueError(f"vf_learning_rate must be a positive number or a schedule, got {vf_learning_rate!r}")
+    _check_rate("vf_learning_rate", vf_learning_rate)
     for name, value in (("vf_n_epochs", vf_n_epochs), ("vf_batch_size", vf_batch_size)):
         if not (_is_integer(value) and value >= 1):
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")

@@ -183,6 +183,8 @@ def test_model_saved_before_value_fit_existed_loads_with_the_joint_step(tmp_path
         (dict(baseline="value", value_fit="both"), "value_fit"),
         (dict(baseline="value", vf_learning_rate=0.0), "vf_learning_rate"),
         (dict(baseline="value", vf_learning_rate="1e-3"), "vf_learning_rate"),
+        (dict(baseline="value", vf_learning_rate=True), "vf_learning_rate"),
+        (dict(baseline="value", vf_learning_rate=float("inf")), "vf_learning_rate"),
         (dict(baseline="value", vf_n_epochs=0), "vf_n_epochs"),
         (dict(baseline="value", vf_batch_size=2.5), "vf_batch_size"),
     ],
