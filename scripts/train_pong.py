@@ -210,12 +210,24 @@ def evaluate_final_policy(log_dir: str, env_id: str, n_games: int, seed: int) ->
     for mode, deterministic in (("stochastic", False), ("greedy", True)):
         # whole games (no per-point episodes), one env: Monitor's episodes are games
         env = make_pong_env(env_id, n_envs=1, seed=seed, per_point=False, vec_env_cls=None)
-        scores, _ = evaluate_policy(
+        scores, lengths = evaluate_policy(
             model, env, n_eval_episodes=n_games, deterministic=deterministic, return_episode_rewards=True
         )
         env.close()
-        result[mode] = {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": [float(s) for s in scores]}
-        print(f"{mode}: {np.mean(scores):+.2f} +/- {np.std(scores):.2f} over {n_games} games", flush=True)
+        # PongNoFrameskip-v4 has no randomness of its own: greedy games there can be one game played n times
+        distinct = len(set(zip(scores, lengths, strict=True)))
+        result[mode] = {
+            "mean": float(np.mean(scores)),
+            "std": float(np.std(scores)),
+            "scores": [float(s) for s in scores],
+            "frames": [int(n) for n in lengths],
+            "distinct_games": distinct,
+        }
+        print(
+            f"{mode}: {np.mean(scores):+.2f} +/- {np.std(scores):.2f} over {n_games} games ({distinct} distinct "
+            "score-length pairs)",
+            flush=True,
+        )
     with open(os.path.join(log_dir, "evaluation.json"), "w") as file:
         json.dump(result, file, indent=2)
     return result

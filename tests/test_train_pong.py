@@ -72,3 +72,29 @@ def test_compare_table_reads_every_number_from_the_games(train_pong, tmp_path):
     row_b = [cell.strip() for cell in lines[3].strip("|").split("|")]
     assert row_b[1:5] == ["not in 150"] * 4 and row_b[-1] == "-21.0"
     np.testing.assert_allclose(float(row_b[-2]), 500.0)  # 0.075M steps in 150 s
+
+
+def test_evaluation_plays_whole_games_with_the_latest_checkpoint(train_pong, tmp_path):
+    """--evaluate: loads the newest checkpoint, plays whole games (scores -21..21, not points) both ways and
+    records every game's score and length."""
+    import json
+
+    from sb3_reinforce import REINFORCE
+    from sb3_reinforce.atari import make_pong_env, pong_hyperparameters
+
+    env = make_pong_env("PongNoFrameskip-v4", n_envs=1, seed=0, vec_env_cls=None)
+    model = REINFORCE("MlpPolicy", env, device="cpu", **pong_hyperparameters())
+    (tmp_path / "checkpoints").mkdir()
+    model.save(tmp_path / "checkpoints" / "reinforce_pong_100_steps.zip")
+    model.policy.action_net.bias.data.fill_(-50.0)  # P(UP) ~ 0: a policy that only moves down
+    model.save(tmp_path / "checkpoints" / "reinforce_pong_200_steps.zip")
+    env.close()
+
+    result = train_pong.evaluate_final_policy(str(tmp_path), "PongNoFrameskip-v4", n_games=1, seed=0)
+    assert result["checkpoint"] == "reinforce_pong_200_steps.zip" and result["agent_steps"] == 200
+    for mode in ("stochastic", "greedy"):
+        # the paddle pinned at the bottom loses the whole game: 21 points, far more frames than one point
+        assert result[mode]["scores"] == [-21.0]
+        assert result[mode]["frames"][0] > 21 * 100
+        assert result[mode]["distinct_games"] == 1
+    assert json.loads((tmp_path / "evaluation.json").read_text()) == result
