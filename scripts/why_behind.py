@@ -62,7 +62,9 @@ def action_std(model: Any, env: Any, episodes: int = 5) -> float:
         return float(distribution.distribution.stddev.mean())
 
 
-def measure(run: dict[str, Any], n_batches: int, seed: int) -> dict[str, Any]:
+def measure(
+    run: dict[str, Any], n_batches: int, seed: int, reference_batches: int = 32, value_batches: int = 16
+) -> dict[str, Any]:
     n_envs = int(run["hyperparams"].get("n_envs", 1))
     model, env = load(run, n_envs)
     result: dict[str, Any] = {
@@ -83,8 +85,9 @@ def measure(run: dict[str, Any], n_batches: int, seed: int) -> dict[str, Any]:
                 n_batches=n_batches,
                 estimators=("reward_to_go", "value_baseline"),
                 n_episodes=n_episodes,
-                n_reference_batches=32,
+                n_reference_batches=reference_batches,
                 reference_estimator="value_baseline",
+                n_value_batches=value_batches,
                 env=env,
                 seed=seed,
             )
@@ -107,7 +110,8 @@ def report(env_id: str, results: list[dict[str, Any]], command: str) -> str:
     ]
     text = [
         f"# {env_id}: where REINFORCE and A2C differ\n",
-        "Written by `scripts/why_behind.py` from the final models of `scripts/benchmark.py`'s runs:\n",
+        "Written by `scripts/why_behind.py` from the final models of `scripts/benchmark.py`'s runs "
+        "(action std: mean over the action dimensions and the states of 5 greedy episodes):\n",
         f"```bash\n{command}\n```\n",
         markdown_table(
             ["algo", "updates", "env steps per update", "action std (final policy)", "eval, det.", "eval, stoch."], rows
@@ -131,7 +135,8 @@ def report(env_id: str, results: list[dict[str, Any]], command: str) -> str:
     if grad_rows:
         text.append(
             "\nREINFORCE's gradient estimate at its final model (`gradient_statistics`): signal-to-noise ratio of one "
-            "batch's estimate and its cosine similarity with a 32-batch reference (value baseline)\n"
+            "batch's estimate and its cosine similarity with a reference (the mean of further batches' estimates with "
+            "a fitted value baseline)\n"
         )
         text.append(
             markdown_table(
@@ -146,7 +151,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True, help="scripts/benchmark.py's cache folder of one env")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--algos", nargs="+", default=["reinforce", "a2c"])
-    parser.add_argument("--n-batches", type=int, default=16)
+    parser.add_argument("--n-batches", type=int, default=16, help="batches the SNR and cosines are measured on")
+    parser.add_argument("--reference-batches", type=int, default=32, help="batches averaged into the reference")
+    parser.add_argument("--value-batches", type=int, default=16, help="batches the value baseline is fitted on")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     th.set_num_threads(1)
@@ -160,7 +167,7 @@ def main() -> None:
         run = json.loads(files[0].read_text())
         env_id = run["env"]
         print(f"measuring {files[0]}", flush=True)
-        results.append(measure(run, args.n_batches, args.seed))
+        results.append(measure(run, args.n_batches, args.seed, args.reference_batches, args.value_batches))
     command = "python scripts/why_behind.py " + shlex.join(sys.argv[1:])
     args.output.write_text(report(str(env_id), results, command))
     args.output.with_suffix(".json").write_text(json.dumps(results, indent=1))

@@ -90,3 +90,34 @@ def test_throughput_quick_prints_the_table_and_writes_json(tmp_path, monkeypatch
         (setting, algo) for setting in ("cartpole-1", "cartpole-8") for algo in ("random", "reinforce", "a2c", "ppo")
     }
     assert all(r["median"] > 0 for r in results)
+
+
+def test_why_behind_reads_benchmark_runs(tmp_path):
+    """scripts/why_behind.py on benchmark.py's cache: updates, steps per update and action std of both algos, and
+    REINFORCE's gradient statistics at two batch sizes."""
+    import json
+    import subprocess
+
+    cache = tmp_path / "cache"
+    bench = [sys.executable, str(SCRIPTS / "benchmark.py"), "--envs", "Pendulum-v1", "--algos", "reinforce", "a2c"]
+    bench += ["--seeds", "0", "--n-timesteps", "Pendulum-v1=1600", "--eval-episodes", "1", "--cache", str(cache)]
+    bench += ["--output", str(tmp_path / "bench.md"), "--plots", str(tmp_path / "plots")]
+    done = subprocess.run(bench, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    output = tmp_path / "why.md"
+    why = [sys.executable, str(SCRIPTS / "why_behind.py"), "--cache", str(cache / "Pendulum-v1"), "--seed", "0"]
+    why += ["--n-batches", "2", "--reference-batches", "2", "--value-batches", "1", "--output", str(output)]
+    done = subprocess.run(why, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(output.with_suffix(".json").read_text())
+    reinforce, a2c = results
+    assert (reinforce["algo"], a2c["algo"]) == ("reinforce", "a2c")
+    # the preset: 4 envs x 1 whole 200-step episode per update; A2C's zoo preset: 8 envs x 8 steps per update
+    assert reinforce["n_updates"] == 2 and reinforce["steps_per_update"] == 800
+    assert a2c["n_updates"] == 1600 // 64 and a2c["steps_per_update"] == 64
+    assert 0 < reinforce["action_std"] < 10 and 0 < a2c["action_std"] < 10
+    assert set(reinforce) >= {"gradient_4", "gradient_16"} and "gradient_4" not in a2c
+    for key in ("gradient_4", "gradient_16"):
+        assert reinforce[key]["n_episodes"] == int(key.split("_")[1])
+        assert set(reinforce[key]["estimators"]) == {"reward_to_go", "value_baseline"}
+    assert "| reinforce | 2 | 800 |" in output.read_text()
