@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -112,12 +113,16 @@ def test_why_behind_reads_benchmark_runs(tmp_path):
     results = json.loads(output.with_suffix(".json").read_text())
     reinforce, a2c = results
     assert (reinforce["algo"], a2c["algo"]) == ("reinforce", "a2c")
-    # the preset: 4 envs x 1 whole 200-step episode per update; A2C's zoo preset: 8 envs x 8 steps per update
-    assert reinforce["n_updates"] == 2 and reinforce["steps_per_update"] == 800
+    # the preset's n_episodes whole 200-step episodes per update; A2C's zoo preset: 8 envs x 8 steps per update
+    with open(SCRIPTS.parent / "hyperparams" / "reinforce.yml") as file:
+        n_episodes = yaml.safe_load(file)["Pendulum-v1"]["n_episodes"]
+    steps_per_update = 200 * n_episodes
+    assert reinforce["n_updates"] == 1600 // steps_per_update and reinforce["steps_per_update"] == steps_per_update
     assert a2c["n_updates"] == 1600 // 64 and a2c["steps_per_update"] == 64
     assert 0 < reinforce["action_std"] < 10 and 0 < a2c["action_std"] < 10
-    assert set(reinforce) >= {"gradient_4", "gradient_16"} and "gradient_4" not in a2c
-    for key in ("gradient_4", "gradient_16"):
+    keys = {f"gradient_{n_episodes}", f"gradient_{4 * n_episodes}"}
+    assert set(reinforce) >= keys and not keys & set(a2c)
+    for key in keys:
         assert reinforce[key]["n_episodes"] == int(key.split("_")[1])
         assert set(reinforce[key]["estimators"]) == {"reward_to_go", "value_baseline"}
-    assert "| reinforce | 2 | 800 |" in output.read_text()
+    assert f"| reinforce | {1600 // steps_per_update} | {steps_per_update} |" in output.read_text()
