@@ -137,6 +137,26 @@ def run_variants(
     }
 
 
+def load_final_model(algo: str, env_id: str, save_path: str | Path, n_envs: int, seed: int) -> tuple[Any, Any]:
+    """
+    The final model an rl-zoo3 run saved in ``save_path``, and a test env of ``n_envs`` envs seeded with ``seed``,
+    loaded as rl-zoo3's ``enjoy`` loads them: the run's saved config and VecNormalize statistics.
+    """
+    from huggingface_sb3 import EnvironmentName
+    from rl_zoo3.utils import ALGOS, create_test_env, get_saved_hyperparams
+
+    from sb3_reinforce.zoo import register
+
+    register()
+    name = str(EnvironmentName(env_id))  # the zoo's file names: "ALE-Pong-v5" for "ALE/Pong-v5"
+    hyperparams, stats_path = get_saved_hyperparams(str(Path(save_path) / name))
+    env = create_test_env(
+        env_id, n_envs=n_envs, stats_path=stats_path, seed=seed, hyperparams=hyperparams, should_render=False
+    )
+    model = ALGOS[algo].load(str(Path(save_path) / f"{name}.zip"), env=env, device="cpu")
+    return model, env
+
+
 def _call(job: tuple[Path, Callable[..., dict[str, Any]], tuple]) -> tuple[Path, dict[str, Any], float]:
     path, function, args = job
     start = time.time()

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from _studies import WINDOW, EpisodeRecorder, steps_to_solve
+from _studies import WINDOW, EpisodeRecorder, load_final_model, steps_to_solve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,6 @@ def run_one(
     """
     import torch as th
     from rl_zoo3.exp_manager import ExperimentManager
-    from rl_zoo3.utils import ALGOS, create_test_env, get_saved_hyperparams
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.utils import set_random_seed
 
@@ -80,12 +79,7 @@ def run_one(
     elapsed = time.perf_counter() - start
     manager.save_trained_model(model)
 
-    # load the final model the way ``enjoy`` does: saved config and VecNormalize statistics
-    hyperparams, stats_path = get_saved_hyperparams(manager.params_path)
-    eval_env = create_test_env(
-        env_id, n_envs=1, stats_path=stats_path, seed=seed + 1000, hyperparams=hyperparams, should_render=False
-    )
-    loaded = ALGOS[algo].load(f"{manager.save_path}/{env_id}.zip", env=eval_env, device="cpu")
+    loaded, eval_env = load_final_model(algo, env_id, manager.save_path, n_envs=1, seed=seed + 1000)
     rewards, _ = evaluate_policy(
         loaded, eval_env, n_eval_episodes=eval_episodes, deterministic=True, return_episode_rewards=True
     )

@@ -27,23 +27,12 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import markdown_table
+from _studies import load_final_model, markdown_table
 
 
 def load(run: dict[str, Any], n_envs: int) -> tuple[Any, Any]:
-    """The run's final model and a test env (``n_envs`` envs), loaded as rl-zoo3's ``enjoy`` loads them."""
-    from rl_zoo3.utils import ALGOS, create_test_env, get_saved_hyperparams
-
-    from sb3_reinforce.zoo import register
-
-    register()
-    log_path = Path(run["log_path"])
-    hyperparams, stats_path = get_saved_hyperparams(str(log_path / run["env"]))
-    env = create_test_env(
-        run["env"], n_envs=n_envs, stats_path=stats_path, seed=run["seed"] + 2000, hyperparams=hyperparams, should_render=False
-    )
-    model = ALGOS[run["algo"]].load(str(log_path / f"{run['env']}.zip"), env=env, device="cpu")
-    return model, env
+    """The run's final model and a test env (``n_envs`` envs)."""
+    return load_final_model(run["algo"], run["env"], run["log_path"], n_envs, seed=run["seed"] + 2000)
 
 
 def action_std(model: Any, env: Any, episodes: int = 5) -> float:
