@@ -12,7 +12,9 @@ table steps-to-solve, the final return and V's explained variance of the returns
     python scripts/baselines.py --quick --results /tmp/b --figures /tmp/b   # smoke run, seconds
 
 Finished runs are cached under --results (one JSON per env, variant, seed and length): rerunning resumes, and the
-runs go seed by seed, so an interrupted study has every variant on its first seeds.
+runs go seed by seed, so an interrupted study has every variant on its first seeds. The default cache,
+docs/figures/baselines_runs/, is committed: the table and figure can be rebuilt from it without a run, and a study
+left unfinished on one machine resumes on another.
 """
 
 import argparse
@@ -82,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed, 500 steps: for the tests")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--envs", nargs="+", default=list(STEPS), choices=list(STEPS))
-    parser.add_argument("--results", type=Path, default=Path("results/baselines"), help="cache of finished runs")
+    parser.add_argument(
+        "--results", type=Path, default=Path("docs/figures/baselines_runs"), help="cache of finished runs (committed)"
+    )
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"), help="where the PNG and table go")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)

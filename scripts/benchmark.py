@@ -4,6 +4,9 @@ Benchmark REINFORCE against SB3's A2C and PPO through rl-zoo3, with each algorit
 Every run goes through rl-zoo3's ``ExperimentManager`` (the code behind ``python -m sb3_reinforce.zoo train``):
 ``reinforce`` reads this package's ``hyperparams/reinforce.yml``, ``a2c`` and ``ppo`` rl-zoo3's own files. Each run
 is a fresh process, with one torch thread, and is cached as JSON: an interrupted benchmark resumes where it stopped.
+The JSON records go to ``--cache`` (default ``docs/benchmark/runs/``, committed: every table can be rewritten with
+``--report-only`` on any machine, and a benchmark left unfinished on one machine resumes on another); the zoo's
+logs and saved models go to ``--logs`` (default ``scripts/results/cache/``, not committed).
 
 Per run it records every training episode (env steps so far, return), the wall-clock time of ``learn()`` and, at
 the end, a deterministic evaluation of the final model on ``--eval-episodes`` episodes, loaded as ``enjoy`` loads it
@@ -101,7 +104,7 @@ def run_one(
         "stochastic_eval_rewards": [float(r) for r in stochastic_rewards],
         "episodes": recorder.episodes,
         "hyperparams": {key: str(value) for key, value in saved_hyperparams.items()},
-        "log_path": manager.save_path,
+        "log_path": _relative(Path(manager.save_path).resolve()),
     }
 
 
@@ -281,7 +284,12 @@ def main() -> None:
     )
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1, help="Runs in parallel (one process each)")
-    parser.add_argument("--cache", type=Path, default=REPO_ROOT / "scripts" / "results" / "cache")
+    parser.add_argument(
+        "--cache", type=Path, default=REPO_ROOT / "docs" / "benchmark" / "runs", help="JSON record of each finished run"
+    )
+    parser.add_argument(
+        "--logs", type=Path, default=REPO_ROOT / "scripts" / "results" / "cache", help="zoo logs and saved models"
+    )
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmark.md")
     parser.add_argument("--plots", type=Path, default=REPO_ROOT / "docs" / "benchmark")
     parser.add_argument("--report-only", action="store_true", help="Write the report from the cached runs only")
@@ -306,7 +314,7 @@ def main() -> None:
 
         with open(Path(zoo_init).parent / "hyperparams" / f"{algo}.yml") as file:
             preset = yaml.safe_load(file)[zoo_presets[env_id]]
-        path = args.cache / env_id / f"{algo}_preset_of_{zoo_presets[env_id]}.yml"
+        path = args.logs / env_id / f"{algo}_preset_of_{zoo_presets[env_id]}.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({env_id: preset}))
         return str(path)
@@ -330,7 +338,7 @@ def main() -> None:
         with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
             pending = {}
             for algo, env_id, seed in todo:
-                log_folder = str(args.cache / env_id / "logs" / f"seed{seed}")
+                log_folder = str(args.logs / env_id / "logs" / f"seed{seed}")
                 pending[(algo, env_id, seed)] = pool.apply_async(
                     run_one,
                     (

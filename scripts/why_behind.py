@@ -1,7 +1,8 @@
 """Where REINFORCE and A2C differ on continuous control (issue 14): updates, exploration, gradient signal.
 
 Reads the runs that ``scripts/benchmark.py`` cached for an env (``--cache``, one seed) and loads the final models of
-REINFORCE and A2C the way rl-zoo3's ``enjoy`` does (saved config and ``VecNormalize`` statistics). For each:
+REINFORCE and A2C from the run's zoo logs (``log_path``: relative to the repository, on the machine that ran it)
+the way rl-zoo3's ``enjoy`` does (saved config and ``VecNormalize`` statistics). For each:
 
 - **updates**: the gradient steps of the whole run (the saved ``_n_updates``) and the env steps per update;
 - **exploration**: the policy's action standard deviation, averaged over the action dimensions and over the states
@@ -12,7 +13,7 @@ REINFORCE and A2C the way rl-zoo3's ``enjoy`` does (saved config and ``VecNormal
   similarity of one batch's estimate with a reference (the mean of 32 further batches' estimates with the fitted
   value baseline, unbiased as V is fitted on other batches), for returns-to-go with and without that baseline.
 
-    python scripts/why_behind.py --cache scripts/results/cache/HalfCheetah-v5 --seed 0 \
+    python scripts/why_behind.py --cache docs/benchmark/runs/HalfCheetah-v5 --seed 0 \
         --output docs/benchmark/why_behind_HalfCheetah-v5.md
 """
 
@@ -32,7 +33,11 @@ from _studies import load_final_model, markdown_table
 
 def load(run: dict[str, Any], n_envs: int) -> tuple[Any, Any]:
     """The run's final model and a test env (``n_envs`` envs)."""
-    return load_final_model(run["algo"], run["env"], run["log_path"], n_envs, seed=run["seed"] + 2000)
+    # relative to the repository; an absolute path (runs cached before it was made relative) stays as it is
+    log_path = Path(__file__).resolve().parent.parent / run["log_path"]
+    if not log_path.is_dir():
+        sys.exit(f"The zoo logs of the {run['algo']} run are not on this machine ({log_path}): rerun it with benchmark.py")
+    return load_final_model(run["algo"], run["env"], log_path, n_envs, seed=run["seed"] + 2000)
 
 
 def action_std(model: Any, env: Any, episodes: int = 5) -> float:

@@ -52,6 +52,8 @@ def test_benchmark_writes_table_and_curves(tmp_path):
         "2",
         "--cache",
         str(tmp_path / "cache"),
+        "--logs",
+        str(tmp_path / "logs"),
         "--output",
         str(output),
         "--plots",
@@ -69,6 +71,12 @@ def test_benchmark_writes_table_and_curves(tmp_path):
         assert int(cells[4].replace(",", "")) == 1500
     assert "CartPole-v1: REINFORCE trains at" in output.read_text()
     assert (tmp_path / "plots" / "bench_CartPole-v1.png").stat().st_size > 1000
+    # the JSON records (committed by default) and the zoo's logs and models (not committed) go to their own folders
+    assert sorted(path.name for path in (tmp_path / "cache").rglob("*") if path.is_file()) == [
+        "a2c_seed0_n1500.json",
+        "reinforce_seed0_n1500.json",
+    ]
+    assert len(list((tmp_path / "logs").rglob("CartPole-v1.zip"))) == 2
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
     assert "2 runs cached, 0 to run" in second.stdout
@@ -102,6 +110,7 @@ def test_why_behind_reads_benchmark_runs(tmp_path):
     cache = tmp_path / "cache"
     bench = [sys.executable, str(SCRIPTS / "benchmark.py"), "--envs", "Pendulum-v1", "--algos", "reinforce", "a2c"]
     bench += ["--seeds", "0", "--n-timesteps", "Pendulum-v1=1600", "--eval-episodes", "1", "--cache", str(cache)]
+    bench += ["--logs", str(tmp_path / "logs")]
     bench += ["--output", str(tmp_path / "bench.md"), "--plots", str(tmp_path / "plots")]
     done = subprocess.run(bench, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
