@@ -596,7 +596,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if not isinstance(self.learning_rate, StepsLinearSchedule):
             super()._update_learning_rate(optimizers)
             return
-        learning_rate = self.learning_rate.value_at(self._rollout_start_timesteps)
+        learning_rate = self._schedule_value(self.learning_rate)
         self.logger.record("train/learning_rate", learning_rate)
         for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
             update_learning_rate(optimizer, learning_rate)
