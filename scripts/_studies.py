@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+# The repository: run records store their zoo logs' paths relative to it (benchmark.py writes, why_behind.py reads)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 # Mean of the last WINDOW training episodes that counts as solved (gymnasium's reward_threshold for Acrobot)
 SOLVED = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "LunarLander-v3": 200.0}
 WINDOW = 25

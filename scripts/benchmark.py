@@ -28,9 +28,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from _studies import WINDOW, EpisodeRecorder, load_final_model, steps_to_solve
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from _studies import REPO_ROOT, WINDOW, EpisodeRecorder, load_final_model, steps_to_solve
 
 
 def run_one(

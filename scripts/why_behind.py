@@ -28,13 +28,13 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import load_final_model, markdown_table
+from _studies import REPO_ROOT, load_final_model, markdown_table
 
 
 def load(run: dict[str, Any], n_envs: int) -> tuple[Any, Any]:
     """The run's final model and a test env (``n_envs`` envs)."""
     # relative to the repository; an absolute path (runs cached before it was made relative) stays as it is
-    log_path = Path(__file__).resolve().parent.parent / run["log_path"]
+    log_path = REPO_ROOT / run["log_path"]
     if not log_path.is_dir():
         sys.exit(f"The zoo logs of the {run['algo']} run are not on this machine ({log_path}): rerun it with benchmark.py")
     return load_final_model(run["algo"], run["env"], log_path, n_envs, seed=run["seed"] + 2000)
