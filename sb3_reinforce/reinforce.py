@@ -210,7 +210,8 @@ class REINFORCE(OnPolicyAlgorithm):
         With one env nothing is ever waited for, so it changes nothing there (the same parameters for a seed);
         False drops those steps and resets the envs that are mid-episode at the next rollout's start
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise
-        (``Box`` actions only; ``log_std_init`` and ``full_std`` go in ``policy_kwargs``)
+        (``Box`` actions only; ``log_std_init``, ``full_std``, ``use_expln`` and ``squash_output`` go in
+        ``policy_kwargs``; a squashed action is rescaled to the bounds, an unsquashed one clipped to them)
     :param sde_sample_freq: Sample a new noise matrix every n steps of a rollout when using gSDE; -1: once per
         rollout, at its start (so every episode of a rollout explores with the same matrix, one per env)
     :param episode_length_limit: Longest episode (in steps) a rollout waits for; a longer one raises a
@@ -473,10 +474,15 @@ class REINFORCE(OnPolicyAlgorithm):
                 action_tensor, values = self.policy.sample_actions(obs_tensor)
             actions = action_tensor.cpu().numpy()
 
-            # Clip to the bounds: the Gaussian is unbounded (the unclipped action is stored)
+            # The env gets an action inside its bounds; the buffer stores the one sampled (its log-prob is the
+            # distribution's): squashed (tanh, in [-1, 1], gSDE with squash_output=True) it is rescaled to the
+            # bounds as predict() does, otherwise the unbounded Gaussian sample is clipped to them
             clipped_actions = actions
             if isinstance(self.action_space, spaces.Box):
-                clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
+                if self.policy.squash_output:
+                    clipped_actions = self.policy.unscale_action(actions)
+                else:
+                    clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
 
             new_obs, rewards, dones, infos = env.step(clipped_actions)
 

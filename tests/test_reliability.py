@@ -351,6 +351,31 @@ def test_actions_are_clipped_when_stepping_and_stored_unclipped():
     np.testing.assert_allclose(received, np.clip(stored, -2.0, 2.0), rtol=1e-6)
 
 
+def test_squashed_gsde_actions_are_rescaled_to_the_bounds_as_predict_does():
+    # squash_output=True (gSDE only): the policy samples tanh(u) in [-1, 1]; the env must get it rescaled to its
+    # bounds [-2, 2], as SB3's A2C/PPO and predict() do, while the buffer keeps the squashed sample it can score
+    recorder = ActionRecorder(GaussianBanditEnv())
+    model = REINFORCE(
+        "MlpPolicy",
+        DummyVecEnv([lambda: recorder]),
+        n_episodes=64,
+        use_sde=True,
+        sde_sample_freq=1,
+        policy_kwargs=dict(squash_output=True, log_std_init=1.0),
+        seed=0,
+        device="cpu",
+    )
+    _, callback = model._setup_learn(total_timesteps=1, callback=None)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
+    stored = model.rollout_buffer.actions[: model.rollout_buffer.pos, 0, 0]
+    received = np.array(recorder.received)
+    assert np.all(np.abs(stored) <= 1.0)
+    assert np.max(np.abs(received)) > 1.5  # the whole torque range is used, not only [-1, 1]
+    np.testing.assert_allclose(received, 2.0 * stored, rtol=1e-5)
+    predicted, _ = model.predict(np.zeros((1, 1), dtype=np.float32), deterministic=True)
+    assert model.action_space.contains(predicted[0])
+
+
 def test_reward_to_go_false_weights_every_step_by_the_episode_return():
     env = make_vec_env(lambda: TimeLimit(ConstantRewardEnv(), max_episode_steps=5), seed=0)
     model = REINFORCE(
