@@ -781,10 +781,14 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _is_real(value: Any) -> bool:
+    """A real number (Python or NumPy, int or float), and not a bool (True would count as 1)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_rate(name: str, rate: Any) -> None:
     """Raise a ValueError naming ``name`` unless ``rate`` is a schedule or a finite number > 0 (and not a bool)."""
-    is_number = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, (bool, np.bool_))
-    if not callable(rate) and not (is_number and 0 < rate < math.inf):
+    if not callable(rate) and not (_is_real(rate) and 0 < rate < math.inf):
         raise ValueError(f"{name} must be a finite number > 0 or a schedule, got {rate!r}")
 
 
@@ -804,12 +808,12 @@ def _check_hyperparameters(
     _check_rate("learning_rate", learning_rate)
     if not (_is_integer(n_episodes) and n_episodes >= 1):
         raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
-    if not (isinstance(gamma, (int, float)) and 0.0 <= gamma <= 1.0):
+    if not (_is_real(gamma) and 0.0 <= gamma <= 1.0):
         raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
     for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
-        if not (isinstance(value, (int, float)) and 0.0 <= value < math.inf):
+        if not (_is_real(value) and 0.0 <= value < math.inf):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not (isinstance(max_grad_norm, (int, float)) and max_grad_norm > 0):
+    if not (_is_real(max_grad_norm) and max_grad_norm > 0):
         raise ValueError(f"max_grad_norm must be > 0 (math.inf disables clipping), got {max_grad_norm!r}")
     if batch_size is not None and not (_is_integer(batch_size) and batch_size >= 1):
         raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")

@@ -368,6 +368,10 @@ BAD_KWARGS = [
     (dict(gamma=1.5), "gamma"),
     (dict(gamma=-0.1), "gamma"),
     (dict(gamma=float("nan")), "gamma"),
+    (dict(gamma=True), "gamma"),
+    (dict(ent_coef=True), "ent_coef"),
+    (dict(vf_coef=np.bool_(True)), "vf_coef"),
+    (dict(max_grad_norm=True), "max_grad_norm"),
     (dict(ent_coef=-0.01), "ent_coef"),
     (dict(vf_coef=-1.0), "vf_coef"),
     (dict(max_grad_norm=0.0), "max_grad_norm"),
@@ -393,6 +397,20 @@ BAD_KWARGS = [
 def test_invalid_hyperparameters_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         REINFORCE("MlpPolicy", "CartPole-v1", device="cpu", **kwargs)
+
+
+def test_numpy_numbers_are_accepted_as_hyperparameters():
+    # what a config loader or a sweep may hand over (np.float32 is not a Python float)
+    model = REINFORCE(
+        "MlpPolicy",
+        "CartPole-v1",
+        gamma=np.float32(0.99),
+        ent_coef=np.float32(0.01),
+        vf_coef=np.float64(0.5),
+        max_grad_norm=np.int64(1),
+        device="cpu",
+    )
+    assert model.gamma == pytest.approx(0.99) and model.ent_coef == pytest.approx(0.01) and model.max_grad_norm == 1
 
 
 def test_wrong_policy_class_is_rejected():
