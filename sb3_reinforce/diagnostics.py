@@ -168,10 +168,13 @@ def gradient_statistics(
     ``g = (1/N) sum_episodes sum_t A_t grad log pi(a_t|s_t)``, flattened over the policy's parameters
     (:func:`policy_parameters`: the value network, if any, is left out). It is an unbiased estimate of
     ``grad J`` for ``A_t = R(tau)``, ``G_t`` and ``G_t - V(s_t)`` with a ``V`` fixed before the batch is
-    drawn. The batch-mean baseline is estimated from the batch itself and is slightly biased (on one-step
-    episodes its mean is exactly ``(1 - 1/N) grad J``); normalisation also rescales the estimate by a random
-    factor, so only its direction is comparable (its ``variance`` is on another scale: compare ``snr`` and
-    ``cosine_similarity``). REINFORCE's own loss is this estimate times ``N / N_steps`` (see :class:`REINFORCE`).
+    drawn, as long as the actions' noises are independent given the states: with gSDE, only for
+    ``sde_sample_freq=1`` (a matrix shared by several steps correlates their noises, and the estimate, which
+    scores each action by its own Gaussian, is biased in direction). The batch-mean baseline is estimated from
+    the batch itself and is slightly biased (on one-step episodes its mean is exactly ``(1 - 1/N) grad J``);
+    normalisation also rescales the estimate by a random factor, so only its direction is comparable (its
+    ``variance`` is on another scale: compare ``snr`` and ``cosine_similarity``). REINFORCE's own loss is this
+    estimate times ``N / N_steps`` (see :class:`REINFORCE`).
 
     **The reference gradient** is the mean of ``reference_estimator`` over ``n_reference_batches`` further
     batches, independent of the ``K`` batches. The **learned baseline** is a fresh value network (a new

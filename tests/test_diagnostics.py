@@ -236,3 +236,59 @@ def test_estimators_stay_unbiased_with_several_envs_and_unequal_lengths(carry_ep
         standard_error = gradients.std(axis=0, ddof=1) / math.sqrt(len(gradients))
         error = np.abs(stats[name].mean_gradient - analytic_gradient())
         assert np.all(error <= 4 * standard_error), (name, error, standard_error)
+
+
+class SharedFeatureEnv(gym.Env):
+    """Two steps: observation [1, 0], then [1, 1], which pays -(a - 1)^2 (the first action pays nothing)."""
+
+    observation_space = spaces.Box(-2.0, 2.0, shape=(2,), dtype=np.float32)
+    action_space = spaces.Box(-100.0, 100.0, shape=(1,), dtype=np.float32)  # wide: nothing is clipped
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([1.0, 0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = 0.0 if self.t == 1 else -float((np.asarray(action).item() - 1.0) ** 2)
+        return np.array([1.0, 1.0], dtype=np.float32), reward, self.t == 2, False, {}
+
+
+@pytest.mark.parametrize("sde_sample_freq", [1, -1])
+def test_gsde_gradient_is_unbiased_only_with_a_new_matrix_every_step(sde_sample_freq):
+    # Linear gSDE policy, features = the observation s, std 1 per feature: the step at s explores with
+    # n(s) = theta . s, theta ~ N(0, I), of variance |s|^2, mean m(s) = w . s + b. Only the second step pays, so
+    # J = -(m(s2) - 1)^2 - |s2|^2: dJ/dw = g s2, dJ/db = g with g = -2 (m(s2) - 1), dJ/dlog_std_j = -2 s2_j^2.
+    # The score of each step is that of its own Gaussian N(m(s), |s|^2). Drawn afresh every step, the two steps'
+    # noises are independent and the reward-to-go estimate is unbiased. One matrix per episode makes
+    # n(s1) = theta_1 correlated with n(s2) = theta_1 + theta_2 (cov 1): the first step's score then earns
+    # E[n1 r2] = cov E[n2 r2] / |s2|^2, so the estimate's mean is g (s2 + s1) for w and 2 g for b: another direction.
+    env = DummyVecEnv([SharedFeatureEnv] * 4)
+    model = REINFORCE(
+        "MlpPolicy",
+        env,
+        use_sde=True,
+        sde_sample_freq=sde_sample_freq,
+        gamma=1.0,
+        n_episodes=64,
+        normalize_advantage=False,
+        policy_kwargs=dict(net_arch=dict(pi=[], vf=[]), log_std_init=0.0, full_std=True),
+        seed=0,
+        device="cpu",
+    )
+    assert [name for name, _ in model.policy.named_parameters()][:3] == ["log_std", "action_net.weight", "action_net.bias"]
+    weight = model.policy.action_net.weight.detach().numpy()[0]
+    g = -2.0 * (weight.sum() + model.policy.action_net.bias.item() - 1.0)
+    s1, s2 = np.array([1.0, 0.0]), np.array([1.0, 1.0])
+    analytic = np.concatenate([-2.0 * s2**2, g * s2, [g]])  # log_std (2), w (2), b
+    stats = gradient_statistics(model, n_batches=400, estimators=("reward_to_go",), n_reference_batches=0, env=env, seed=1)[
+        "reward_to_go"
+    ]
+    standard_error = stats.gradients.std(axis=0, ddof=1) / math.sqrt(len(stats.gradients))
+    if sde_sample_freq == 1:
+        assert np.all(np.abs(stats.mean_gradient - analytic) <= 4 * standard_error), (stats.mean_gradient, analytic)
+    else:
+        biased = np.concatenate([g * (s2 + s1), [2.0 * g]])
+        assert np.all(np.abs(stats.mean_gradient[2:] - biased) <= 4 * standard_error[2:]), (stats.mean_gradient, biased)
+        assert abs(stats.mean_gradient[2] - analytic[2]) > 4 * standard_error[2]
