@@ -5,6 +5,7 @@
 # instead, as ENV_ID:SEED, so that two queues can share a two-core machine:
 #     nohup scripts/pong_runs.sh PongNoFrameskip-v4:1 ALE/Pong-v5:0 > logs/pong_runs_a.log 2>&1 &
 #     nohup scripts/pong_runs.sh PongNoFrameskip-v4:2 PongNoFrameskip-v4:0 > logs/pong_runs_b.log 2>&1 &
+# scripts/pong_save_progress.sh commits what a run needs to resume on another machine (this script restores it).
 # then: python scripts/train_pong.py --plot-only --compare s0=logs/pong_PongNoFrameskip-v4_seed0 ... --output docs/pong/seeds.png
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p logs
@@ -15,6 +16,12 @@ for spec in "$@"; do
   env_id=${spec%:*}
   seed=${spec##*:}
   dir=logs/pong_$(echo "$env_id" | tr '/' '_')_seed$seed
+  saved=docs/pong/in_progress/$(basename "$dir")
+  if ! ls "$dir"/checkpoints/*_steps.zip > /dev/null 2>&1 && [ -d "$saved" ]; then
+    # a machine without the run's checkpoints: resume from the progress scripts/pong_save_progress.sh committed
+    mkdir -p "$dir" && cp -r "$saved"/. "$dir"/
+    echo "$(date) restored $dir from $saved"
+  fi
   echo "$(date) start $dir"
   nice -n 19 python scripts/train_pong.py --env-id "$env_id" --seed "$seed" --log-dir "$dir" > "$dir.log.new" 2>&1
   rc=$?
