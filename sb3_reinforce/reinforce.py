@@ -216,7 +216,7 @@ class REINFORCE(OnPolicyAlgorithm):
         rollout, at its start (so every episode of a rollout explores with the same matrix, one per env). Only 1
         (a new matrix every step) keeps the policy gradient unbiased: the loss scores each action by its own
         Gaussian, as if the steps' noises were independent, and a matrix shared by several steps makes them
-        correlated (as in A2C and PPO, where it spans a few steps; here it spans whole episodes by default)
+        correlated (as in A2C and PPO, where it spans one rollout of ``n_steps``; here whole episodes by default)
     :param episode_length_limit: Longest episode (in steps) a rollout waits for; a longer one raises a
         ``RuntimeError`` naming the env. Memory stays bounded by ``episodes_per_env * episode_length_limit`` steps
         per env

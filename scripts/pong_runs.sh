@@ -17,10 +17,14 @@ for spec in "$@"; do
   seed=${spec##*:}
   dir=logs/pong_$(echo "$env_id" | tr '/' '_')_seed$seed
   saved=docs/pong/in_progress/$(basename "$dir")
-  if ! ls "$dir"/checkpoints/*_steps.zip > /dev/null 2>&1 && [ -d "$saved" ]; then
-    # a machine without the run's checkpoints: resume from the progress scripts/pong_save_progress.sh committed
-    mkdir -p "$dir" && cp -r "$saved"/. "$dir"/
-    echo "$(date) restored $dir from $saved"
+  local_steps=$(ls "$dir"/checkpoints/*_steps.zip 2>/dev/null | sed -E 's/.*_([0-9]+)_steps\.zip$/\1/' | sort -n | tail -1)
+  saved_steps=$(ls "$saved"/checkpoints/*_steps.zip 2>/dev/null | sed -E 's/.*_([0-9]+)_steps\.zip$/\1/' | sort -n | tail -1)
+  if [ -n "$saved_steps" ] && [ "$saved_steps" -gt "${local_steps:-0}" ]; then
+    # the progress scripts/pong_save_progress.sh committed is newer than this machine's (or it has none): resume
+    # from it (the games logged after it are dropped by train_pong.py when it resumes)
+    mkdir -p "$dir/checkpoints" && cp "$saved"/checkpoints/*.zip "$dir/checkpoints/" && cp "$saved/games.csv" "$dir/" \
+      && rm -rf "$dir/monitor" && cp -r "$saved/monitor" "$dir/"
+    echo "$(date) restored $dir from $saved ($saved_steps steps; local: ${local_steps:-none})"
   fi
   echo "$(date) start $dir"
   nice -n 19 python scripts/train_pong.py --env-id "$env_id" --seed "$seed" --log-dir "$dir" > "$dir.log.new" 2>&1

@@ -1,16 +1,39 @@
 #!/bin/bash
 # Keep the Pong runs of issue 16 alive across machines: copy each run's latest checkpoint (policy and RMSprop state,
 # about 10 MB), its per-game CSV and its Monitor files from logs/ (not committed) to docs/pong/in_progress/<run>/
-# (committed), replacing what was there. scripts/pong_runs.sh copies them back into logs/ on a machine that has no
-# checkpoint of the run, and the run resumes from that checkpoint.
+# (committed). scripts/pong_runs.sh copies them back into logs/ where the saved checkpoint is newer than the local
+# one, and the run resumes from it. Safe beside a live run: a checkpoint still being written fails the zip test
+# and the one before it is saved; a saved copy is never replaced by an older one, and a failed copy leaves the
+# saved one as it was.
 #     scripts/pong_save_progress.sh && git add docs/pong/in_progress && git commit -m "Pong: progress"
 cd "$(dirname "$0")/.." || exit 1
+PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+steps_of() { sed -E 's/.*_([0-9]+)_steps\.zip$/\1/' <<< "$1"; }
+newest_checkpoint() {  # the newest complete *_<steps>_steps.zip of a folder, or nothing
+  for path in $(ls "$1"/*_steps.zip 2>/dev/null | sed -E 's/.*_([0-9]+)_steps\.zip$/\1 &/' | sort -rn | cut -d' ' -f2); do
+    if "$PYTHON" -m zipfile -t "$path" > /dev/null 2>&1; then echo "$path"; return; fi
+  done
+}
+status=0
 for dir in logs/pong_*/; do
   dir=${dir%/}
-  latest=$(ls "$dir"/checkpoints/*_steps.zip 2>/dev/null | sed -E 's/.*_([0-9]+)_steps\.zip$/\1 &/' | sort -n | tail -1 | cut -d' ' -f2)
+  latest=$(newest_checkpoint "$dir/checkpoints")
   [ -n "$latest" ] || continue
   saved=docs/pong/in_progress/$(basename "$dir")
-  rm -rf "$saved" && mkdir -p "$saved/checkpoints"
-  cp "$latest" "$saved/checkpoints/" && cp "$dir/games.csv" "$saved/" && cp -r "$dir/monitor" "$saved/"
-  echo "saved $(basename "$latest") and $(($(wc -l < "$dir/games.csv") - 1)) games of $dir to $saved"
+  previous=$(newest_checkpoint "$saved/checkpoints")
+  if [ -n "$previous" ] && [ "$(steps_of "$previous")" -ge "$(steps_of "$latest")" ]; then
+    echo "kept $saved: its $(basename "$previous") is not older than $dir's $(basename "$latest")"
+    continue
+  fi
+  tmp=$(mktemp -d "docs/pong/in_progress/.tmp.XXXXXX") || exit 1
+  if mkdir -p "$tmp/checkpoints" && cp "$latest" "$tmp/checkpoints/" && cp "$dir/games.csv" "$tmp/" \
+    && cp -r "$dir/monitor" "$tmp/"; then
+    rm -rf "$saved" && mv "$tmp" "$saved"
+    echo "saved $(basename "$latest") and the per-game CSV of $dir to $saved"
+  else
+    rm -rf "$tmp"
+    echo "could not save $dir: $saved is unchanged" >&2
+    status=1
+  fi
 done
+exit $status
