@@ -350,8 +350,15 @@ def main() -> None:
                         job_config(algo, env_id),
                     ),
                 )
-            for (algo, env_id, seed), handle in pending.items():
-                result = handle.get()
+            # records are written in the order the runs finish, so that a run that ends while an earlier one is
+            # still going is kept if the benchmark is stopped then
+            while pending:
+                finished = [job for job, handle in pending.items() if handle.ready()]
+                if not finished:
+                    time.sleep(1.0)
+                    continue
+                algo, env_id, seed = finished[0]
+                result = pending.pop(finished[0]).get()
                 path = cache_file(args.cache, algo, env_id, seed, budgets.get(env_id, -1), job_overrides(algo))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(result))
