@@ -9,6 +9,7 @@
 # then: python scripts/train_pong.py --plot-only --compare s0=logs/pong_PongNoFrameskip-v4_seed0 ... --output docs/pong/seeds.png
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p logs
+. scripts/_pong_checkpoints.sh
 if [ $# -eq 0 ]; then
   set -- PongNoFrameskip-v4:1 PongNoFrameskip-v4:2 ALE/Pong-v5:0 PongNoFrameskip-v4:0
 fi
@@ -17,8 +18,10 @@ for spec in "$@"; do
   seed=${spec##*:}
   dir=logs/pong_$(echo "$env_id" | tr '/' '_')_seed$seed
   saved=docs/pong/in_progress/$(basename "$dir")
-  local_steps=$(ls "$dir"/checkpoints/*_steps.zip 2>/dev/null | sed -E 's/.*_([0-9]+)_steps\.zip$/\1/' | sort -n | tail -1)
-  saved_steps=$(ls "$saved"/checkpoints/*_steps.zip 2>/dev/null | sed -E 's/.*_([0-9]+)_steps\.zip$/\1/' | sort -n | tail -1)
+  local_latest=$(newest_checkpoint "$dir/checkpoints")
+  saved_latest=$(newest_checkpoint "$saved/checkpoints")
+  local_steps=$([ -n "$local_latest" ] && checkpoint_steps "$local_latest")
+  saved_steps=$([ -n "$saved_latest" ] && checkpoint_steps "$saved_latest")
   if [ -n "$saved_steps" ] && [ "$saved_steps" -gt "${local_steps:-0}" ]; then
     # the progress scripts/pong_save_progress.sh committed is newer than this machine's (or it has none): resume
     # from it (the games logged after it are dropped by train_pong.py when it resumes)

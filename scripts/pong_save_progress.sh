@@ -7,13 +7,7 @@
 # saved one as it was.
 #     scripts/pong_save_progress.sh && git add docs/pong/in_progress && git commit -m "Pong: progress"
 cd "$(dirname "$0")/.." || exit 1
-PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
-steps_of() { sed -E 's/.*_([0-9]+)_steps\.zip$/\1/' <<< "$1"; }
-newest_checkpoint() {  # the newest complete *_<steps>_steps.zip of a folder, or nothing
-  for path in $(ls "$1"/*_steps.zip 2>/dev/null | sed -E 's/.*_([0-9]+)_steps\.zip$/\1 &/' | sort -rn | cut -d' ' -f2); do
-    if "$PYTHON" -m zipfile -t "$path" > /dev/null 2>&1; then echo "$path"; return; fi
-  done
-}
+. scripts/_pong_checkpoints.sh
 status=0
 for dir in logs/pong_*/; do
   dir=${dir%/}
@@ -21,7 +15,7 @@ for dir in logs/pong_*/; do
   [ -n "$latest" ] || continue
   saved=docs/pong/in_progress/$(basename "$dir")
   previous=$(newest_checkpoint "$saved/checkpoints")
-  if [ -n "$previous" ] && [ "$(steps_of "$previous")" -ge "$(steps_of "$latest")" ]; then
+  if [ -n "$previous" ] && [ "$(checkpoint_steps "$previous")" -ge "$(checkpoint_steps "$latest")" ]; then
     echo "kept $saved: its $(basename "$previous") is not older than $dir's $(basename "$latest")"
     continue
   fi
