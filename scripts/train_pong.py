@@ -18,6 +18,7 @@ Writes to ``--log-dir``:
 import argparse
 import csv
 import glob
+import itertools
 import json
 import os
 import re
@@ -236,11 +237,40 @@ def evaluate_final_policy(log_dir: str, env_id: str, n_games: int, seed: int) ->
 COMPARE_THRESHOLDS = (-15, -10, 0, 15)
 
 
+def run_env_id(folder: str) -> str:
+    """The env id in a run folder's ``summary.json`` (written by ``--plot-only``), or "?" when it has none."""
+    path = os.path.join(folder, "summary.json")
+    if not os.path.exists(path):
+        return "?"
+    with open(path) as file:
+        return str(json.load(file).get("env_id", "?"))
+
+
+def min_max_bands(curves: list[np.ndarray], env_ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """
+    The min and max of the 100-game means over the runs of each env that has more than one run, up to the
+    shortest of those runs: runs of different games (sticky actions or not) never share a band.
+
+    :param curves: one 100-game mean per run, shape (n_games_of_the_run,)
+    :param env_ids: the env of each run
+    :return: env id -> (min, max), each of shape (shortest run of that env,)
+    """
+    bands = {}
+    for env_id in dict.fromkeys(env_ids):
+        group = [curve for curve, other in zip(curves, env_ids, strict=True) if other == env_id]
+        n_games = min(len(curve) for curve in group)
+        if len(group) > 1 and n_games > 0:
+            stacked = np.array([curve[:n_games] for curve in group])  # (n_runs, n_games)
+            bands[env_id] = (stacked.min(axis=0), stacked.max(axis=0))
+    return bands
+
+
 def compare_runs(runs: list[str], output: str) -> str:
     """
-    One figure with every run's 100-game mean against games played (and the min-max band over the runs), and a
-    markdown table with a row per run: games and agent steps to each of COMPARE_THRESHOLDS, wall-clock hours,
-    agent steps/s and the final 100-game mean. Everything comes from each run's ``games.csv``.
+    One figure with every run's 100-game mean against games played (and, for each env with several runs, the
+    min-max band over them), and a markdown table with a row per run: its env, the games and agent steps to each
+    of COMPARE_THRESHOLDS, wall-clock hours, agent steps/s and the final 100-game mean. The numbers come from each
+    run's ``games.csv``, the env from its ``summary.json``.
 
     :param runs: ``LABEL=DIR`` (or ``DIR``): a run's label and its log folder (or any folder with its games.csv)
     :param output: path of the PNG
@@ -250,17 +280,19 @@ def compare_runs(runs: list[str], output: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows, curves = [], []
+    rows, curves, env_ids = [], [], []
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for run in runs:
         label, _, folder = run.rpartition("=")
         label = label or folder
+        env_id = run_env_id(folder)
         games = read_games(os.path.join(folder, "games.csv"))
         scores, steps, wall = games["score"], games["steps"], games["wall_s"]
         last100 = window_mean(scores)
         curves.append(last100)
-        ax.plot(np.arange(1, len(scores) + 1), last100, lw=1.2, label=label)
-        cells = [label]
+        env_ids.append(env_id)
+        ax.plot(np.arange(1, len(scores) + 1), last100, lw=1.2, label=f"{label} ({env_id})")
+        cells = [label, env_id]
         for threshold in COMPARE_THRESHOLDS:
             reached = np.flatnonzero(last100[99:] >= threshold) if len(scores) >= 100 else []
             if len(reached):
@@ -275,11 +307,10 @@ def compare_runs(runs: list[str], output: str) -> str:
             f"{last100[-1]:+.1f}",
         ]
         rows.append(cells)
-    n_games = min(len(curve) for curve in curves)
-    if len(curves) > 1 and n_games > 0:
-        stacked = np.array([curve[:n_games] for curve in curves])
-        x = np.arange(1, n_games + 1)
-        ax.fill_between(x, stacked.min(axis=0), stacked.max(axis=0), alpha=0.15, color="grey", label="min-max")
+    band_colours = itertools.cycle(("grey", "tab:olive", "tab:cyan"))
+    for (env_id, (low, high)), colour in zip(min_max_bands(curves, env_ids).items(), band_colours, strict=False):
+        x = np.arange(1, len(low) + 1)
+        ax.fill_between(x, low, high, alpha=0.15, color=colour, label=f"min-max, {env_id}")
     ax.axhline(RANDOM_SCORE, ls="--", color="red", lw=1, label=f"random policy ({RANDOM_SCORE})")
     ax.axhline(0, ls=":", color="black", lw=1)
     ax.set_xlabel("games played")
@@ -291,7 +322,7 @@ def compare_runs(runs: list[str], output: str) -> str:
     fig.savefig(output, dpi=100)
     plt.close(fig)
     header = (
-        ["run"]
+        ["run", "env"]
         + [f"games / steps to {t:+d}" for t in COMPARE_THRESHOLDS]
         + ["games / steps played", "wall hours", "agent steps/s", "final 100-game mean"]
     )

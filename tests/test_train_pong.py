@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def test_compare_table_reads_every_number_from_the_games(train_pong, tmp_path):
     # / 100 = -14.7), -10 at game 127, 0 at game 150 and +15 at game 186
     write_games(tmp_path / "a" / "games.csv", [-21.0] * 100 + [21.0] * 100)
     write_games(tmp_path / "b" / "games.csv", [-21.0] * 150, steps_per_game=500, seconds_per_game=1.0)
+    (tmp_path / "a" / "summary.json").write_text(json.dumps({"env_id": "ALE/Pong-v5"}))  # b has no summary
     png = tmp_path / "seeds.png"
     table = train_pong.compare_runs([f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}"], str(png))
     lines = table.splitlines()
@@ -60,6 +62,7 @@ def test_compare_table_reads_every_number_from_the_games(train_pong, tmp_path):
     row_a = [cell.strip() for cell in lines[2].strip("|").split("|")]
     assert row_a == [
         "a",
+        "ALE/Pong-v5",
         "115 / 0.12M",
         "127 / 0.13M",
         "150 / 0.15M",
@@ -70,8 +73,19 @@ def test_compare_table_reads_every_number_from_the_games(train_pong, tmp_path):
         "+21.0",
     ]
     row_b = [cell.strip() for cell in lines[3].strip("|").split("|")]
-    assert row_b[1:5] == ["not in 150"] * 4 and row_b[-1] == "-21.0"
+    assert row_b[1] == "?" and row_b[2:6] == ["not in 150"] * 4 and row_b[-1] == "-21.0"
     np.testing.assert_allclose(float(row_b[-2]), 500.0)  # 0.075M steps in 150 s
+
+
+def test_bands_never_mix_the_runs_of_two_envs(train_pong):
+    # two NoFrameskip runs of 3 and 4 games, one Pong-v5 run: one band, over the NoFrameskip runs' first 3 games
+    curves = [np.array([1.0, 5.0, 2.0]), np.array([3.0, 0.0, 4.0, 9.0]), np.array([-50.0, 50.0, -50.0])]
+    bands = train_pong.min_max_bands(curves, ["NoFrameskip", "NoFrameskip", "v5"])
+    assert list(bands) == ["NoFrameskip"]
+    low, high = bands["NoFrameskip"]
+    np.testing.assert_array_equal(low, [1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(high, [3.0, 5.0, 4.0])
+    assert train_pong.min_max_bands(curves, ["a", "b", "c"]) == {}
 
 
 def test_evaluation_plays_whole_games_with_the_latest_checkpoint(train_pong, tmp_path):
