@@ -195,7 +195,8 @@ def summarise_and_plot(log_dir: str, env_id: str) -> dict[str, Any]:
 def evaluate_final_policy(log_dir: str, env_id: str, n_games: int, seed: int) -> dict[str, Any]:
     """
     Play ``n_games`` whole games against the built-in AI with the run's latest checkpoint, once sampling the
-    actions (the policy REINFORCE trains) and once greedily (P(UP) > 0.5); write ``evaluation.json``.
+    actions (the policy REINFORCE trains) and once greedily (P(UP) > 0.5); write ``evaluation.json``. Both the
+    env and the action sampling are seeded with ``seed``, so a rerun gives the same games.
     """
     from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -209,6 +210,7 @@ def evaluate_final_policy(log_dir: str, env_id: str, n_games: int, seed: int) ->
     model = REINFORCE.load(path, device="cpu")
     result: dict[str, Any] = {"checkpoint": os.path.basename(path), "agent_steps": steps, "games": n_games}
     for mode, deterministic in (("stochastic", False), ("greedy", True)):
+        model.set_random_seed(seed)  # torch's sampling too: a rerun plays the same games
         # whole games (no per-point episodes), one env: Monitor's episodes are games
         env = make_pong_env(env_id, n_envs=1, seed=seed, per_point=False, vec_env_cls=None)
         scores, lengths = evaluate_policy(

@@ -112,3 +112,21 @@ def test_evaluation_plays_whole_games_with_the_latest_checkpoint(train_pong, tmp
         assert result[mode]["frames"][0] > 21 * 100
         assert result[mode]["distinct_games"] == 1
     assert json.loads((tmp_path / "evaluation.json").read_text()) == result
+
+
+def test_evaluation_replays_the_same_games_when_run_again(train_pong, tmp_path):
+    """The committed evaluations can be regenerated: sampling is seeded, not only the env."""
+    from sb3_reinforce import REINFORCE
+    from sb3_reinforce.atari import make_pong_env, pong_hyperparameters
+
+    env = make_pong_env("PongNoFrameskip-v4", n_envs=1, seed=0, vec_env_cls=None)
+    # no seed in the checkpoint (loading a seeded one reseeds torch): untrained, P(UP) ~ 0.5, random play
+    model = REINFORCE("MlpPolicy", env, device="cpu", **pong_hyperparameters())
+    (tmp_path / "checkpoints").mkdir()
+    model.save(tmp_path / "checkpoints" / "reinforce_pong_100_steps.zip")
+    env.close()
+
+    first = train_pong.evaluate_final_policy(str(tmp_path), "PongNoFrameskip-v4", n_games=1, seed=3)
+    second = train_pong.evaluate_final_policy(str(tmp_path), "PongNoFrameskip-v4", n_games=1, seed=3)
+    assert first["stochastic"]["frames"] == second["stochastic"]["frames"]
+    assert first == second
