@@ -140,6 +140,17 @@ def window_mean(scores: np.ndarray, window: int = 100) -> np.ndarray:
     return (cumsum[idx] - cumsum[start]) / (idx - start)
 
 
+def first_game_reaching(last100: np.ndarray, threshold: float) -> int | None:
+    """
+    Index of the first game after which the mean of the last 100 games is at least ``threshold``, or None; the
+    first 99 games (fewer than 100 in the window) never count.
+
+    :param last100: ``window_mean(scores)``, shape (n_games,)
+    """
+    reached = np.flatnonzero(last100[99:] >= threshold)
+    return int(reached[0]) + 99 if len(reached) else None
+
+
 def summarise_and_plot(log_dir: str, env_id: str) -> dict[str, Any]:
     games = read_games(os.path.join(log_dir, "games.csv"))
     scores, steps = games["score"], games["steps"]
@@ -160,9 +171,9 @@ def summarise_and_plot(log_dir: str, env_id: str) -> dict[str, Any]:
         "karpathy_games": KARPATHY_EPISODES,
     }
     for threshold in (-19, -17, -15, -10, 0, 15):
-        reached = np.flatnonzero(last100[99:] >= threshold) if len(scores) >= 100 else []
-        summary[f"games_to_mean100_{threshold}"] = int(reached[0] + 100) if len(reached) else None
-        summary[f"steps_to_mean100_{threshold}"] = int(steps[reached[0] + 99]) if len(reached) else None
+        index = first_game_reaching(last100, threshold)
+        summary[f"games_to_mean100_{threshold}"] = index + 1 if index is not None else None
+        summary[f"steps_to_mean100_{threshold}"] = int(steps[index]) if index is not None else None
     with open(os.path.join(log_dir, "summary.json"), "w") as file:
         json.dump(summary, file, indent=2)
 
@@ -296,9 +307,8 @@ def compare_runs(runs: list[str], output: str) -> str:
         ax.plot(np.arange(1, len(scores) + 1), last100, lw=1.2, label=f"{label} ({env_id})")
         cells = [label, env_id]
         for threshold in COMPARE_THRESHOLDS:
-            reached = np.flatnonzero(last100[99:] >= threshold) if len(scores) >= 100 else []
-            if len(reached):
-                index = reached[0] + 99
+            index = first_game_reaching(last100, threshold)
+            if index is not None:
                 cells.append(f"{index + 1:,} / {steps[index] / 1e6:.2f}M")
             else:
                 cells.append(f"not in {len(scores):,}")

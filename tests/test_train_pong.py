@@ -91,8 +91,6 @@ def test_bands_never_mix_the_runs_of_two_envs(train_pong):
 def test_evaluation_plays_whole_games_with_the_latest_checkpoint(train_pong, tmp_path):
     """--evaluate: loads the newest checkpoint, plays whole games (scores -21..21, not points) both ways and
     records every game's score and length."""
-    import json
-
     from sb3_reinforce import REINFORCE
     from sb3_reinforce.atari import make_pong_env, pong_hyperparameters
 
