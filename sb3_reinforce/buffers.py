@@ -6,7 +6,7 @@ truncated) with step ``t``, i.e. the ``dones`` returned by ``VecEnv.step`` for t
 """
 
 from collections.abc import Generator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch as th
@@ -237,6 +237,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
             self.actions = np.zeros((capacity, self.n_envs, self.action_dim), dtype=np.float32)
             self.rewards = np.zeros((capacity, self.n_envs), dtype=np.float32)
             self.episode_ends = np.zeros((capacity, self.n_envs), dtype=bool)
+            # the Monitor's record of each episode ("episode", "is_success"), at the step that ends it
+            self.episode_infos = np.full((capacity, self.n_envs), None, dtype=object)
             self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
             self.played_before = np.zeros((capacity, self.n_envs), dtype=bool)
             self.behaviour_log_prob = np.zeros((capacity, self.n_envs), dtype=np.float32)
@@ -288,7 +290,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
             self.n_dropped_steps += len(unused) - len(kept)
             kept_rows.append(kept)
         new_pos = max(len(kept) for kept in kept_rows)
-        per_step = [self.actions, self.rewards, self.episode_ends, self.values, self.behaviour_log_prob]
+        per_step = [self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values, self.behaviour_log_prob]
         for env_index, kept in enumerate(kept_rows):
             first = new_pos - len(kept)
             for array in [*per_step, *self._observation_arrays()]:
@@ -324,6 +326,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.actions = _grow(self.actions, capacity)
         self.rewards = _grow(self.rewards, capacity)
         self.episode_ends = _grow(self.episode_ends, capacity)
+        self.episode_infos = _grow(self.episode_infos, capacity)
         self.values = _grow(self.values, capacity)
         self.played_before = _grow(self.played_before, capacity)
         self.behaviour_log_prob = _grow(self.behaviour_log_prob, capacity)
@@ -337,6 +340,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         reward: np.ndarray,
         episode_end: np.ndarray,
         value: th.Tensor | None = None,
+        infos: list[dict[str, Any]] | None = None,
     ) -> None:
         """
         :param obs: Observation of every env before the step
@@ -344,6 +348,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
         :param reward: Reward of the step, shape (n_envs,)
         :param episode_end: True where the step ended the env's episode, shape (n_envs,)
         :param value: Baseline value V(obs), shape (n_envs, 1), or None when there is no learned baseline
+        :param infos: The envs' infos of the step: the ``"episode"`` and ``"is_success"`` entries of an episode's
+            last step are kept, for :meth:`used_episode_infos`
         """
         if self.pos == self.buffer_size:
             self._grow_capacity()
@@ -351,6 +357,11 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
         self.rewards[self.pos] = reward
         self.episode_ends[self.pos] = episode_end
+        self.episode_infos[self.pos] = None
+        if infos is not None:
+            for env_index in np.flatnonzero(episode_end):
+                info = infos[env_index]
+                self.episode_infos[self.pos, env_index] = {k: info[k] for k in ("episode", "is_success") if k in info}
         if self.skipping.any():
             self.valid[self.pos] = ~self.skipping
             self.n_dropped_steps += int(self.skipping.sum())
@@ -434,6 +445,11 @@ class EpisodicRolloutBuffer(BaseBuffer):
         weights = np.exp(log_weights)
         self.weights = np.where(self.used, weights[np.arange(self.n_envs)[None, :], episode_index], 1.0).astype(np.float32)
         return weights[log_weights != 0.0]
+
+    def used_episode_infos(self) -> list[dict[str, Any]]:
+        """The recorded infos (``"episode"``, ``"is_success"``) of the episodes the update uses, in buffer order."""
+        ends = self.episode_ends[: self.pos] & self.used
+        return [info for info in self.episode_infos[: self.pos][ends] if info is not None]
 
     @property
     def n_used_steps(self) -> int:

@@ -499,11 +499,6 @@ class REINFORCE(OnPolicyAlgorithm):
                 return False
 
             if dones.any():  # the per-episode bookkeeping runs only when an episode ends
-                # episode statistics from the episodes the updates use, not those played while waiting and dropped
-                # (kept for this update or a later one when carrying)
-                used = dones & ~rollout_buffer.skipping if self.carry_episodes else dones & (finished < episodes_per_env)
-                if used.any():
-                    self._update_info_buffer([info for info, use in zip(infos, used, strict=True) if use], dones[used])
                 finished += dones & ~rollout_buffer.skipping  # an episode dropped in flight does not count
                 episode_starts_at[dones] = n_steps
                 collecting = bool(np.any(finished < episodes_per_env))
@@ -515,7 +510,7 @@ class REINFORCE(OnPolicyAlgorithm):
             if self.bootstrap_truncated:
                 rewards = self._bootstrap_truncated(rewards, dones, infos)
 
-            rollout_buffer.add(self._last_obs, actions, rewards, dones, values)  # type: ignore[arg-type]
+            rollout_buffer.add(self._last_obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
@@ -533,6 +528,9 @@ class REINFORCE(OnPolicyAlgorithm):
             raise
         if self.carry_episodes:
             self._record_behaviour_log_prob(rollout_buffer)
+        # episode statistics (rollout/ep_rew_mean, ...) from the episodes this update uses, each once
+        used_infos = rollout_buffer.used_episode_infos()
+        self._update_info_buffer(used_infos, np.ones(len(used_infos), dtype=bool))
         self.logger.record("rollout/n_episodes", rollout_buffer.n_episodes)
         self.logger.record("rollout/n_steps", rollout_buffer.n_used_steps)
         if self.carry_episodes:

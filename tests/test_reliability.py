@@ -243,10 +243,14 @@ def test_rollout_start_reset_starts_a_new_game_under_episodic_life():
 # 6. rollout/ep_rew_mean and ep_len_mean come from the episodes the update used
 
 
-def test_logged_episode_statistics_are_the_used_episodes():
+@pytest.mark.parametrize("carry_episodes", [False, True])
+def test_logged_episode_statistics_are_the_used_episodes(carry_episodes):
     env = make_vec_env(RandomLengthEnv, n_envs=8, seed=1, env_kwargs=dict(max_length=20))
-    # without carrying: every logged episode is used by the update of its rollout (or by none)
-    model = REINFORCE("MlpPolicy", env, n_episodes=8, stats_window_size=10_000, carry_episodes=False, seed=1, device="cpu")
+    # every logged episode is used by an update, once; with carrying, an episode finished while waiting is logged
+    # by the update that uses it, and one dropped behind the carried ones never is
+    model = REINFORCE(
+        "MlpPolicy", env, n_episodes=8, stats_window_size=10_000, carry_episodes=carry_episodes, seed=1, device="cpu"
+    )
     used_lengths: list[int] = []
 
     class Check(BaseCallback):
