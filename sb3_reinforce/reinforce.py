@@ -490,6 +490,15 @@ class REINFORCE(OnPolicyAlgorithm):
             new_obs, rewards, dones, infos = env.step(clipped_actions)
 
             self.num_timesteps += env.num_envs
+            bad_env = first_non_finite_env(new_obs)
+            if bad_env is not None:
+                self._drop_rollout(rollout_buffer)
+                raise ValueError(
+                    f"The observation of env {bad_env} is not finite (NaN or inf) after step "
+                    f"{n_steps - episode_starts_at[bad_env]} of its episode (num_timesteps={self.num_timesteps}): no "
+                    "update was made. Wrap the env in stable_baselines3.common.vec_env.VecCheckNan(env, "
+                    "raise_exception=True) to find the action or step that produces it."
+                )
 
             # Give access to local variables
             callback.update_locals(locals())
@@ -775,6 +784,15 @@ class REINFORCE(OnPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+
+def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:
+    """The index of the first env whose floating-point observation holds a NaN or inf, or None."""
+    for part in obs.values() if isinstance(obs, dict) else [obs]:
+        part = np.asarray(part)
+        if np.issubdtype(part.dtype, np.floating) and not np.isfinite(part).all():
+            return int(np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))[0])
+    return None
 
 
 def _is_integer(value: Any) -> bool:

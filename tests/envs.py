@@ -89,6 +89,27 @@ class NaNRewardEnv(gym.Env):
         return np.zeros(2, dtype=np.float32), reward, self.t >= 3, False, {}
 
 
+class NaNObservationEnv(gym.Env):
+    """Episodes of 5 steps; the observation after the ``nan_at``-th step of every episode is NaN."""
+
+    observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, nan_at: int = 3):
+        self.nan_at = nan_at
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, np.nan if self.t == self.nan_at else 0.0, dtype=np.float32)
+        return obs, 1.0, self.t >= 5, False, {}
+
+
 class GaussianBanditEnv(gym.Env):
     """One-step episodes, one continuous action, reward -(a - optimum)^2: the optimal mean action is ``optimum``."""
 

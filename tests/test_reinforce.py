@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from tests.envs import ConstantRewardEnv, NaNRewardEnv, RandomLengthEnv, RandomRewardEnv
+from tests.envs import ConstantRewardEnv, NaNObservationEnv, NaNRewardEnv, RandomLengthEnv, RandomRewardEnv
 
 
 def params_of(model: REINFORCE) -> dict[str, th.Tensor]:
@@ -528,3 +528,15 @@ def test_sample_actions_draws_what_the_distribution_draws_for_bits():
         expected, _, _ = model.policy.forward(obs)
     assert actions.shape == (64, 3)
     assert th.equal(actions, expected)
+
+
+def test_nan_observation_names_the_env_and_step_and_changes_no_parameter():
+    env_fns = [lambda: NaNObservationEnv(nan_at=5), lambda: NaNObservationEnv(nan_at=3)]
+    model = REINFORCE("MlpPolicy", DummyVecEnv(env_fns), n_episodes=2, seed=0, device="cpu")
+    initial = params_of(model)
+    with pytest.raises(ValueError, match=r"observation of env 1 .*step 3 of its episode.*VecCheckNan"):
+        model.learn(100)
+    for name, value in params_of(model).items():
+        assert th.equal(value, initial[name]), name
+    # the next learn() starts from a reset, not from the NaN observation
+    assert model._last_episode_starts is not None and not model._last_episode_starts.any()
