@@ -16,6 +16,7 @@ from stable_baselines3.common.utils import obs_as_tensor, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.callbacks import with_episodic_progress_bar
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
@@ -606,6 +607,12 @@ class REINFORCE(OnPolicyAlgorithm):
             "limit (gymnasium.wrappers.TimeLimit, or max_episode_steps in gymnasium.make / make_vec_env's env_kwargs), "
             "or raise episode_length_limit if its episodes really are that long. No update was made."
         )
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        """SB3's callback, with a progress bar whose total follows a last rollout that runs past the budget."""
+        callback = with_episodic_progress_bar(callback, progress_bar)
+        callback.init_callback(self)
+        return callback
 
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         """Set the learning rate of the update; a :class:`StepsLinearSchedule` is read at the rollout's first step."""
