@@ -310,6 +310,7 @@ _MODEL_STATE = (
     "ep_success_buffer",
     "_logger",
     "n_episodes",
+    "n_steps",
 )
 
 

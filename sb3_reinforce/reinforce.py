@@ -142,6 +142,11 @@ class REINFORCE(OnPolicyAlgorithm):
     ``episode_length_limit`` steps raises a ``RuntimeError`` (no update is made), so an env without a time limit
     cannot hang ``learn()``. Wrap such an env in ``gymnasium.wrappers.TimeLimit``.
 
+    **n_steps.** As for A2C and PPO, ``n_steps`` is what each env steps in a rollout, for code written for any
+    ``OnPolicyAlgorithm`` (a trainer that sizes its rounds as ``n_envs * n_steps``): the steps of the last rollout,
+    and before the first one ``episodes_per_env`` times the env's time limit (256 without a time limit). It is not a
+    hyperparameter; the buffer's capacity (``rollout_buffer.buffer_size``) grows as rollouts need.
+
     **Learning rate schedules** are evaluated at the progress at the start of each rollout (the steps done
     before the data of the update was collected), so a schedule decaying to 0 never makes an update at 0. With
     ``reset_num_timesteps=False`` the progress runs over the steps of that call, as in SB3.
@@ -308,7 +313,8 @@ class REINFORCE(OnPolicyAlgorithm):
             policy,
             env,
             learning_rate=learning_rate,
-            n_steps=_INITIAL_BUFFER_CAPACITY,  # initial buffer capacity only: rollouts last until episodes end
+            # the buffer's initial capacity; after _setup_model, each env's steps in the last rollout
+            n_steps=_INITIAL_BUFFER_CAPACITY,
             gamma=gamma,
             gae_lambda=1.0,  # Monte Carlo returns, no bootstrapping
             ent_coef=ent_coef,
@@ -378,10 +384,13 @@ class REINFORCE(OnPolicyAlgorithm):
         # the policy gets use_value_net from use_baseline; the stored policy_kwargs stay the user's, so that
         # load(..., policy_kwargs=<the same kwargs>) matches them (models saved before kept it in there)
         self.policy_kwargs = {**user_policy_kwargs, "use_value_net": self.use_baseline}
+        # SB3 sizes the buffer from n_steps: the initial capacity, which doubles whenever a rollout needs more
+        self.n_steps = _INITIAL_BUFFER_CAPACITY
         try:
             super()._setup_model()
         finally:
             self.policy_kwargs = user_policy_kwargs
+        self.n_steps = self._expected_rollout_steps()
         self.vf_optimizer = None
         if self.fits_value_separately:
             self.vf_optimizer = self.policy.optimizer_class(  # type: ignore[call-arg]
@@ -395,6 +404,20 @@ class REINFORCE(OnPolicyAlgorithm):
                 f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
                 UserWarning,
             )
+
+    def _expected_rollout_steps(self) -> int:
+        """
+        Each env's steps in a rollout, before the first one is played: ``episodes_per_env`` episodes as long as the
+        env's time limit allows, or the buffer's initial capacity when the env has no time limit.
+        """
+        try:
+            spec = self.env.get_attr("spec", indices=0)[0] if self.env is not None else None
+        except AttributeError:
+            spec = None
+        max_episode_steps = getattr(spec, "max_episode_steps", None)
+        if max_episode_steps is None:
+            return _INITIAL_BUFFER_CAPACITY
+        return self.episodes_per_env * int(max_episode_steps)
 
     @property
     def fits_value_separately(self) -> bool:
@@ -541,6 +564,8 @@ class REINFORCE(OnPolicyAlgorithm):
         # episode statistics (rollout/ep_rew_mean, ...) from the episodes this update uses, each once
         used_infos = rollout_buffer.used_episode_infos()
         self._update_info_buffer(used_infos, np.ones(len(used_infos), dtype=bool))
+        # what SB3 code (e.g. a trainer that sizes its rounds as n_envs * n_steps) reads as a rollout's length
+        self.n_steps = n_steps
         self.logger.record("rollout/n_episodes", rollout_buffer.n_episodes)
         self.logger.record("rollout/n_steps", rollout_buffer.n_used_steps)
         if self.carry_episodes:

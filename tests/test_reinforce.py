@@ -573,3 +573,28 @@ def test_progress_bar_ends_at_the_steps_trained(monkeypatch, through_list):
         model.learn(300, progress_bar=True)
     assert model.num_timesteps > 300  # whole episodes: the last rollout ran past the budget
     assert _RecordingBar.closed == [(model.num_timesteps, model.num_timesteps)]
+
+
+def test_n_steps_is_each_envs_steps_per_rollout_for_sb3_code():
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=8, seed=0, device="cpu")
+    # before any rollout: the longest rollout the time limit allows (2 episodes per env of at most 500 steps)
+    assert model.n_steps == 2 * 500
+    steps_per_rollout: list[int] = []
+
+    class CountSteps(BaseCallback):
+        def _on_rollout_start(self) -> None:
+            steps_per_rollout.append(0)
+
+        def _on_step(self) -> bool:
+            steps_per_rollout[-1] += 1
+            return True
+
+    model.learn(2_000, callback=CountSteps())
+    assert len(steps_per_rollout) > 1
+    assert model.n_steps == steps_per_rollout[-1]
+    # the buffer's capacity is its own: it holds at least the last rollout (carried steps included)
+    assert model.rollout_buffer.buffer_size >= model.n_steps
+    # without a time limit the first rollout's length is unknown: the buffer's initial capacity stands in
+    no_limit = REINFORCE("MlpPolicy", DummyVecEnv([RandomRewardEnv]), n_episodes=2, seed=0, device="cpu")
+    assert no_limit.n_steps == no_limit.rollout_buffer.buffer_size
