@@ -1,14 +1,18 @@
 """REINFORCE (Monte Carlo policy gradient) for Stable-Baselines3."""
 
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
-from sb3_reinforce.reinforce import REINFORCE, StepsLinearSchedule
+from sb3_reinforce.reinforce import REINFORCE
+from sb3_reinforce.schedules import StepsLinearSchedule
 
 __version__ = "0.1.0"
 
 __all__ = [
     "REINFORCE",
+    "CarryingEpisodicRolloutBuffer",
     "CnnPolicy",
+    "DictCarryingEpisodicRolloutBuffer",
     "DictEpisodicRolloutBuffer",
     "EpisodicRolloutBuffer",
     "MlpPolicy",

@@ -1,12 +1,12 @@
-"""Episodic rollout buffers and the Monte Carlo returns math of REINFORCE.
+"""Rollout buffers of whole episodes for REINFORCE.
 
 All arrays are time-major, shaped ``(n_steps, n_envs, ...)`` as in SB3's ``RolloutBuffer``: row ``t`` holds the
 ``t``-th step of every env. ``episode_ends[t, e]`` is True when the episode of env ``e`` ended (terminated or
 truncated) with step ``t``, i.e. the ``dones`` returned by ``VecEnv.step`` for that step.
 """
 
-from collections.abc import Generator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch as th
@@ -15,132 +15,18 @@ from stable_baselines3.common.buffers import BaseBuffer
 from stable_baselines3.common.type_aliases import TensorDict
 from stable_baselines3.common.utils import explained_variance
 
+from sb3_reinforce.returns import (
+    discounted_returns_to_go,
+    first_episodes_mask,
+    normalize,
+    whole_episode_returns,
+)
 
-def discounted_returns_to_go(rewards: np.ndarray, episode_ends: np.ndarray, gamma: float) -> np.ndarray:
-    """
-    Returns-to-go ``G_t = sum_{k=t}^{T} gamma^(k-t) r_k``, where ``T`` is the last step of the episode holding ``t``.
+if TYPE_CHECKING:
+    from sb3_reinforce.baselines import Baseline
 
-    One backward loop over time handles every env at once. Nothing is bootstrapped: a step that ends an episode
-    gets ``G_t = r_t``. Steps after the last episode end of a column belong to an unfinished episode; their
-    values are partial sums and callers must not use them (see :func:`first_episodes_mask`).
-
-    :param rewards: shape (n_steps, n_envs)
-    :param episode_ends: shape (n_steps, n_envs), True where an episode ends with that step
-    :param gamma: discount factor in [0, 1]
-    :return: returns-to-go, shape (n_steps, n_envs), float64
-    """
-    if rewards.shape != episode_ends.shape or rewards.ndim != 2:
-        raise ValueError(
-            f"rewards and episode_ends must both have shape (n_steps, n_envs), got {rewards.shape} and {episode_ends.shape}"
-        )
-    returns = np.zeros(rewards.shape, dtype=np.float64)
-    # (n_envs,): the return-to-go of the step after t, zeroed where an episode ends at t
-    next_return = np.zeros(rewards.shape[1], dtype=np.float64)
-    continues = 1.0 - episode_ends.astype(np.float64)
-    for step in reversed(range(rewards.shape[0])):
-        next_return = rewards[step] + gamma * continues[step] * next_return
-        returns[step] = next_return
-    return returns
-
-
-def whole_episode_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: float) -> np.ndarray:
-    """
-    The discounted return of the whole episode, ``R(tau) = sum_k gamma^k r_k`` counted from the episode's first
-    step, given to every step of that episode (the estimator of the original policy gradient theorem, before the
-    causality argument that gives returns-to-go).
-
-    :param rewards: shape (n_steps, n_envs)
-    :param episode_ends: shape (n_steps, n_envs)
-    :param gamma: discount factor in [0, 1]
-    :return: shape (n_steps, n_envs), float64
-    """
-    returns_to_go = discounted_returns_to_go(rewards, episode_ends, gamma)
-    # (n_steps, n_envs): True on the first step of every episode
-    episode_starts = np.ones_like(episode_ends, dtype=bool)
-    episode_starts[1:] = episode_ends[:-1]
-    episode_return = returns_to_go[0].copy()
-    out = np.empty_like(returns_to_go)
-    for step in range(returns_to_go.shape[0]):
-        episode_return = np.where(episode_starts[step], returns_to_go[step], episode_return)
-        out[step] = episode_return
-    return out
-
-
-def first_episodes_mask(episode_ends: np.ndarray, episodes_per_env: int) -> np.ndarray:
-    """
-    Select the steps of the first ``episodes_per_env`` episodes of every env.
-
-    Each env contributes the same number of whole episodes, so the batch is a set of i.i.d. episodes: keeping
-    instead the first N episodes to finish across envs would over-represent short episodes.
-
-    :param episode_ends: shape (n_steps, n_envs); every column must hold at least ``episodes_per_env`` ends
-    :param episodes_per_env: number of whole episodes kept per env
-    :return: bool mask, shape (n_steps, n_envs)
-    """
-    finished = episode_ends.sum(axis=0)
-    if np.any(finished < episodes_per_env):
-        raise ValueError(f"Every env must have finished {episodes_per_env} episode(s); finished per env: {finished.tolist()}")
-    return episodes_finished_before(episode_ends) < episodes_per_env
-
-
-def episodes_finished_before(episode_ends: np.ndarray) -> np.ndarray:
-    """
-    :param episode_ends: shape (n_steps, n_envs)
-    :return: shape (n_steps, n_envs), int64: the number of episodes the env finished before step t, i.e. the index
-        (from 0) of the episode that step t belongs to
-    """
-    ends = episode_ends.astype(np.int64)
-    return np.cumsum(ends, axis=0) - ends
-
-
-def leave_one_out_baseline(returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """
-    Leave-one-out baseline (Kool, van Hoof and Welling, 2019): step ``t`` of episode ``i`` gets the mean, over the
-    batch's other episodes ``j``, of their return at the same step ``t`` of their own episode, counted as 0 where
-    episode ``j`` has already ended (its return-to-go there is 0):
-
-        b_i(t) = sum_{j != i} G_j(t) / (N - 1)
-
-    It depends only on the other episodes, which are independent of episode ``i``, so ``G_i(t) - b_i(t)`` weights
-    ``grad log pi(a_t|s_t)`` without bias; no value network is needed. Episodes are the used steps of each column,
-    in order, each ending with an episode end.
-
-    :param returns: shape (n_steps, n_envs): the returns ``G`` of every step (returns-to-go, or whole-episode ones)
-    :param episode_ends: shape (n_steps, n_envs)
-    :param used: shape (n_steps, n_envs): the steps of the batch's episodes
-    :return: shape (n_steps, n_envs), the baseline of every used step (0 elsewhere), float64
-    :raises ValueError: with fewer than two episodes
-    """
-    # (n_used,) each, column by column: the steps of an episode are consecutive
-    envs, steps = np.nonzero(used.T)
-    n_episodes = int((episode_ends & used).sum())
-    if n_episodes < 2:
-        raise ValueError(f"The leave-one-out baseline needs at least 2 episodes per batch, got {n_episodes}")
-    ends = episode_ends[steps, envs]
-    # (n_used,): episode of each step, and its index t within the episode
-    episode = np.cumsum(ends) - ends
-    starts = np.flatnonzero(np.r_[True, ends[:-1]])
-    position = np.arange(len(steps)) - starts[episode]
-    # (N, T_max): the returns of each episode by time step, 0 after the episode's end
-    padded = np.zeros((n_episodes, int(position.max()) + 1), dtype=np.float64)
-    padded[episode, position] = returns[steps, envs]
-    totals = padded.sum(axis=0)
-    baseline = np.zeros(returns.shape, dtype=np.float64)
-    baseline[steps, envs] = (totals[position] - padded[episode, position]) / (n_episodes - 1)
-    return baseline
-
-
-def normalize(values: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """
-    Standardise to zero mean and unit variance. A single value is returned unchanged: its standard deviation is
-    undefined, and centring it would zero the policy gradient.
-
-    :param values: 1-D array
-    :param eps: added to the standard deviation
-    """
-    if values.size < 2:
-        return values
-    return (values - values.mean()) / (values.std() + eps)
+#: ``log pi(a|s)`` under the current parameters of the buffer's steps ``(steps, envs)``
+LogProbFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class EpisodicRolloutBufferSamples(NamedTuple):
@@ -148,7 +34,6 @@ class EpisodicRolloutBufferSamples(NamedTuple):
     actions: th.Tensor
     returns: th.Tensor
     advantages: th.Tensor
-    # importance weight of the step's episode: 1 unless part of it was played under earlier parameters
     weights: th.Tensor
 
 
@@ -170,11 +55,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     After :meth:`compute_returns_and_advantage`, only the steps of the first ``episodes_per_env`` episodes of
     each env are used; the steps an env took after its last used episode ended are counted in
-    ``n_unused_steps``. :meth:`reset` drops them; :meth:`carry_unused` keeps them as the start of the next
-    rollout, marked as played under earlier parameters (``played_before``), for an importance-weighted update.
-    ``valid`` marks the steps that belong to a kept episode: a carried column is right-aligned (its carried steps
-    end on the same row for every env, the rows above them are not valid), and the rest of an episode dropped in
-    flight is stored but not valid.
+    ``n_unused_steps`` and dropped at the next rollout's start (:meth:`begin_rollout`).
 
     :param buffer_size: Initial capacity, in steps per env
     :param observation_space: Observation space
@@ -190,14 +71,12 @@ class EpisodicRolloutBuffer(BaseBuffer):
     actions: np.ndarray
     rewards: np.ndarray
     episode_ends: np.ndarray
+    episode_infos: np.ndarray
     values: np.ndarray
     returns: np.ndarray
     advantages: np.ndarray
     used: np.ndarray
-    played_before: np.ndarray
-    behaviour_log_prob: np.ndarray
     weights: np.ndarray
-    valid: np.ndarray
 
     def __init__(
         self,
@@ -220,6 +99,9 @@ class EpisodicRolloutBuffer(BaseBuffer):
     def _allocate_observations(self, capacity: int) -> None:
         self.observations = np.zeros((capacity, self.n_envs, *self.obs_shape), dtype=self.observation_space.dtype)
 
+    def _observation_arrays(self) -> list[np.ndarray]:
+        return [self.observations]
+
     def _grow_observations(self, capacity: int) -> None:
         self.observations = _grow(self.observations, capacity)
 
@@ -229,27 +111,32 @@ class EpisodicRolloutBuffer(BaseBuffer):
     def _observation_batch(self, steps: np.ndarray, envs: np.ndarray) -> th.Tensor | TensorDict:
         return self.to_torch(self.observations[steps, envs])
 
+    def _per_step_arrays(self) -> list[np.ndarray]:
+        """Every array with a row per step (observations aside), which grows with the buffer."""
+        return [self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values]
+
+    def _set_per_step_arrays(self, arrays: list[np.ndarray]) -> None:
+        self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values = arrays
+
     def reset(self) -> None:
         capacity = self.buffer_size
         if getattr(self, "rewards", None) is None or len(self.rewards) != capacity:
             # first call: allocate; later calls keep the (grown) arrays, whose rows add() overwrites before use
             self._allocate_observations(capacity)
-            self.actions = np.zeros((capacity, self.n_envs, self.action_dim), dtype=np.float32)
-            self.rewards = np.zeros((capacity, self.n_envs), dtype=np.float32)
-            self.episode_ends = np.zeros((capacity, self.n_envs), dtype=bool)
-            # the Monitor's record of each episode ("episode", "is_success"), at the step that ends it
-            self.episode_infos = np.full((capacity, self.n_envs), None, dtype=object)
-            self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
-            self.played_before = np.zeros((capacity, self.n_envs), dtype=bool)
-            self.behaviour_log_prob = np.zeros((capacity, self.n_envs), dtype=np.float32)
-            self.valid = np.zeros((capacity, self.n_envs), dtype=bool)
-        self.played_before[:] = False
-        # (n_envs,): True while an env plays the rest of an episode that was dropped in flight (its steps not valid)
-        self.skipping = np.zeros(self.n_envs, dtype=bool)
-        self.n_dropped_steps = 0
+            self._allocate(capacity)
+        # (n_envs,): whole episodes of each env in the buffer
+        self.finished_episodes = np.zeros(self.n_envs, dtype=np.int64)
         self.has_values = False
         self._reset_results()
         super().reset()
+
+    def _allocate(self, capacity: int) -> None:
+        self.actions = np.zeros((capacity, self.n_envs, self.action_dim), dtype=np.float32)
+        self.rewards = np.zeros((capacity, self.n_envs), dtype=np.float32)
+        self.episode_ends = np.zeros((capacity, self.n_envs), dtype=bool)
+        # the Monitor's record of each episode ("episode", "is_success"), at the step that ends it
+        self.episode_infos = np.full((capacity, self.n_envs), None, dtype=object)
+        self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
 
     def _reset_results(self) -> None:
         """Forget what compute_returns_and_advantage derived from the last rollout."""
@@ -261,76 +148,43 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.weights = np.zeros((0, self.n_envs), dtype=np.float32)
         self.generator_ready = False
 
-    def carry_unused(self, max_episodes: int) -> None:
-        """
-        Start a rollout with the valid steps each env took after its used episodes, instead of dropping them: at
-        most ``max_episodes`` whole episodes per env, and the start of the episode in flight when there are fewer.
-        They become the first steps of the env's column, marked ``played_before``. The rest is dropped, by
-        position only (never by content): whole episodes past the first ``max_episodes``, and an episode in flight
-        behind them, whose remaining steps the next rollout stores as not valid. Without a computed rollout this
-        is :meth:`reset`.
+    def begin_rollout(self, episodes_per_env: int) -> None:
+        """Make room for a rollout of ``episodes_per_env`` whole episodes per env: here, forget the last one."""
+        self.reset()
 
-        :param max_episodes: Most whole episodes carried per env (bounds how old a carried step can be)
+    def end_rollout(self, log_prob: LogProbFn) -> None:
         """
-        if self.used.shape[0] == 0:
-            self.reset()
-            return
-        rows = self.pos
-        self.n_dropped_steps = 0
-        kept_rows = []
-        for env_index in range(self.n_envs):
-            # (k,): the env's valid steps that the update did not use, in order
-            unused = np.flatnonzero(self.valid[:rows, env_index] & ~self.used[:, env_index])
-            kept = unused
-            ends = np.flatnonzero(self.episode_ends[unused, env_index])
-            if len(ends) >= max_episodes:
-                kept = unused[: ends[max_episodes - 1] + 1]
-                # an episode in flight behind the kept ones is dropped: skip its remaining steps
-                self.skipping[env_index] = not self.episode_ends[rows - 1, env_index]
-            self.n_dropped_steps += len(unused) - len(kept)
-            kept_rows.append(kept)
-        new_pos = max(len(kept) for kept in kept_rows)
-        per_step = [self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values, self.behaviour_log_prob]
-        for env_index, kept in enumerate(kept_rows):
-            first = new_pos - len(kept)
-            for array in [*per_step, *self._observation_arrays()]:
-                array[first:new_pos, env_index] = array[kept, env_index]
-                array[:first, env_index] = 0
-            self.played_before[:new_pos, env_index] = np.arange(new_pos) >= first
-            self.valid[:new_pos, env_index] = np.arange(new_pos) >= first
-        # add() does not write played_before: the rows the next steps go to must read "played now"
-        self.played_before[new_pos:] = False
-        self.pos = new_pos
-        self.full = False
-        self._reset_results()
+        Called once the rollout's returns are computed, with the current policy's log-likelihood (a hook for
+        buffers that keep steps for later updates).
+        """
 
-    def _observation_arrays(self) -> list[np.ndarray]:
-        return [self.observations]
+    def begin_update(self, log_prob: LogProbFn) -> np.ndarray:
+        """
+        Called before the update, with the current policy's log-likelihood: set the weights of the used steps.
+
+        :return: The importance weights of the episodes played under earlier parameters (none here)
+        """
+        return np.zeros(0, dtype=np.float64)
+
+    def rollout_statistics(self) -> dict[str, int]:
+        """What the rollout logs beside its episodes (``rollout/<key>``)."""
+        return {"unused_steps": self.n_unused_steps}
+
+    def _valid(self) -> np.ndarray:
+        """(pos, n_envs): the steps that belong to an episode the buffer may use."""
+        return np.ones((self.pos, self.n_envs), dtype=bool)
 
     @property
     def in_flight(self) -> np.ndarray:
-        """(n_envs,): True where the buffer holds the start of the env's current episode, or skips its rest."""
+        """(n_envs,): True where the buffer holds the start of the env's current (unfinished) episode."""
         if self.pos == 0:
-            return self.skipping.copy()
-        last = self.pos - 1
-        return (self.valid[last] & ~self.episode_ends[last]) | self.skipping
-
-    @property
-    def finished_episodes(self) -> np.ndarray:
-        """(n_envs,): number of whole valid episodes stored in each column."""
-        return (self.episode_ends[: self.pos] & self.valid[: self.pos]).sum(axis=0)
+            return np.zeros(self.n_envs, dtype=bool)
+        return ~self.episode_ends[self.pos - 1]
 
     def _grow_capacity(self) -> None:
         capacity = 2 * self.buffer_size
         self._grow_observations(capacity)
-        self.actions = _grow(self.actions, capacity)
-        self.rewards = _grow(self.rewards, capacity)
-        self.episode_ends = _grow(self.episode_ends, capacity)
-        self.episode_infos = _grow(self.episode_infos, capacity)
-        self.values = _grow(self.values, capacity)
-        self.played_before = _grow(self.played_before, capacity)
-        self.behaviour_log_prob = _grow(self.behaviour_log_prob, capacity)
-        self.valid = _grow(self.valid, capacity)
+        self._set_per_step_arrays([_grow(array, capacity) for array in self._per_step_arrays()])
         self.buffer_size = capacity
 
     def add(
@@ -353,6 +207,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         """
         if self.pos == self.buffer_size:
             self._grow_capacity()
+        episode_end = np.asarray(episode_end, dtype=bool)
         self._store_observations(obs)  # type: ignore[arg-type]
         self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
         self.rewards[self.pos] = reward
@@ -362,39 +217,38 @@ class EpisodicRolloutBuffer(BaseBuffer):
             for env_index in np.flatnonzero(episode_end):
                 info = infos[env_index]
                 self.episode_infos[self.pos, env_index] = {k: info[k] for k in ("episode", "is_success") if k in info}
-        if self.skipping.any():
-            self.valid[self.pos] = ~self.skipping
-            self.n_dropped_steps += int(self.skipping.sum())
-            self.skipping &= ~np.asarray(episode_end, dtype=bool)
-        else:
-            self.valid[self.pos] = True
+        self.finished_episodes += self._record_step(episode_end)
         if value is not None:
             self.values[self.pos] = value.detach().cpu().numpy().flatten()
             self.has_values = True
         self.pos += 1
+
+    def _record_step(self, episode_end: np.ndarray) -> np.ndarray:
+        """Book-keeping of the step being added at ``pos``; returns where it ends a whole episode, (n_envs,)."""
+        return episode_end
 
     def compute_returns_and_advantage(  # type: ignore[override]
         self,
         episodes_per_env: int,
         reward_to_go: bool = True,
         normalize_advantage: bool = False,
-        leave_one_out: bool = False,
+        baseline: "Baseline | None" = None,
     ) -> None:
         """
         Monte Carlo returns of the first ``episodes_per_env`` whole episodes of every env, and their advantages
-        ``A_t = G_t - V(s_t)`` (``A_t = G_t`` without a stored baseline), optionally standardised over the used
+        ``A_t = G_t - b_t`` from ``baseline`` (``A_t = G_t`` when None), optionally standardised over the used
         steps.
 
         :param episodes_per_env: Number of whole episodes used per env
         :param reward_to_go: Weight step t by the return-to-go ``G_t`` (True) or by the whole-episode
             return ``R(tau)`` (False)
         :param normalize_advantage: Standardise the advantages over the used steps
-        :param leave_one_out: Subtract :func:`leave_one_out_baseline` from the returns instead of stored values
+        :param baseline: The baseline subtracted from the returns
         :raises ValueError: if a used reward or return is NaN or infinite
         """
         rewards = self.rewards[: self.pos]
         episode_ends = self.episode_ends[: self.pos]
-        valid = self.valid[: self.pos]
+        valid = self._valid()
         self.used = first_episodes_mask(episode_ends & valid, episodes_per_env) & valid
         if not np.all(np.isfinite(rewards[self.used])):
             steps, envs = np.nonzero(~np.isfinite(rewards) & self.used)
@@ -404,12 +258,10 @@ class EpisodicRolloutBuffer(BaseBuffer):
             )
         returns_fn = discounted_returns_to_go if reward_to_go else whole_episode_returns
         returns = returns_fn(rewards, episode_ends, self.gamma)
-        if leave_one_out:
-            advantages = returns - leave_one_out_baseline(returns, episode_ends, self.used)
-        elif self.has_values:
-            advantages = returns - self.values[: self.pos]
-        else:
+        if baseline is None:
             advantages = returns.copy()
+        else:
+            advantages = baseline.advantages(returns, episode_ends, self.used, self.values[: self.pos])
         if normalize_advantage:
             advantages[self.used] = normalize(advantages[self.used])
         # checked after the cast to float32, the precision the loss sees: a float64 return above 3.4e38 is inf there
@@ -425,27 +277,6 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.episode_lengths = _episode_lengths(episode_ends & self.used, self.used)
         self.weights = np.ones((self.pos, self.n_envs), dtype=np.float32)
 
-    def set_importance_weights(self, log_prob: np.ndarray) -> np.ndarray:
-        """
-        Importance weights of the used episodes that were partly played under earlier parameters: for each such
-        episode ``w = prod_t pi(a_t|s_t) / mu(a_t|s_t)`` over its steps played under the earlier parameters ``mu``
-        (``behaviour_log_prob``), ``pi`` being the current policy. Every step of the episode gets ``w``; the
-        episodes played wholly under the current parameters keep 1.
-
-        :param log_prob: ``log pi(a_t|s_t)`` under the current parameters of the steps ``used & played_before``,
-            in row-major order (that of ``np.nonzero``)
-        :return: the weights of the carried episodes
-        """
-        carried = self.used & self.played_before[: self.pos]
-        steps, envs = np.nonzero(carried)
-        # (pos, n_envs): index of the step's episode among the valid episodes of its column
-        episode_index = episodes_finished_before(self.episode_ends[: self.pos] & self.valid[: self.pos])
-        log_weights = np.zeros((self.n_envs, int(episode_index.max(initial=0)) + 1), dtype=np.float64)
-        np.add.at(log_weights, (envs, episode_index[steps, envs]), log_prob - self.behaviour_log_prob[steps, envs])
-        weights = np.exp(log_weights)
-        self.weights = np.where(self.used, weights[np.arange(self.n_envs)[None, :], episode_index], 1.0).astype(np.float32)
-        return weights[log_weights != 0.0]
-
     def used_episode_infos(self) -> list[dict[str, Any]]:
         """The recorded infos (``"episode"``, ``"is_success"``) of the episodes the update uses, in buffer order."""
         ends = self.episode_ends[: self.pos] & self.used
@@ -457,13 +288,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     @property
     def n_unused_steps(self) -> int:
-        """Valid steps of the rollout that the update does not use (dropped, or carried to the next rollout)."""
-        return int(self.valid[: self.pos].sum()) - self.n_used_steps
-
-    @property
-    def n_carried_steps(self) -> int:
-        """Used steps that were played before this rollout (under earlier parameters)."""
-        return int((self.used & self.played_before[: self.pos]).sum())
+        """Valid steps of the rollout that the update does not use."""
+        return int(self._valid().sum()) - self.n_used_steps
 
     @property
     def n_episodes(self) -> int:
@@ -517,7 +343,8 @@ def _episode_lengths(episode_ends: np.ndarray, steps: np.ndarray | None = None) 
 
 class DictEpisodicRolloutBuffer(EpisodicRolloutBuffer):
     """
-    :class:`EpisodicRolloutBuffer` for ``Dict`` observation spaces: one array per key, each with its own dtype.
+    :class:`EpisodicRolloutBuffer` for ``Dict`` observation spaces: one array per key, each with its space's
+    dtype.
     """
 
     observation_space: spaces.Dict

@@ -7,9 +7,7 @@ the policy-gradient literature (returns-to-go, baselines, normalisation) at one 
 """
 
 import dataclasses
-from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,22 +15,15 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import explained_variance
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import nn
 
-from sb3_reinforce.buffers import (
-    DictEpisodicRolloutBuffer,
-    EpisodicRolloutBuffer,
-    discounted_returns_to_go,
-    leave_one_out_baseline,
-    normalize,
-    whole_episode_returns,
-)
+from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
 from sb3_reinforce.reinforce import REINFORCE
+from sb3_reinforce.returns import discounted_returns_to_go, leave_one_out_baseline, normalize, whole_episode_returns
+from sb3_reinforce.sampling import play_episodes
 
 #: Every estimator :func:`gradient_statistics` knows, in the order of the lecture: the weight ``A_t`` of
 #: ``grad log pi(a_t|s_t)`` is
@@ -43,7 +34,7 @@ from sb3_reinforce.reinforce import REINFORCE
 #: - ``"normalized"``: ``G_t`` standardised over the batch's steps (mean 0, std 1),
 #: - ``"value_baseline"``: ``G_t - V(s_t)`` with ``V`` a value network fitted beforehand on separate rollouts,
 #: - ``"leave_one_out"``: ``G_t`` minus the mean return of the batch's other episodes at the same step
-#:   (:func:`~sb3_reinforce.buffers.leave_one_out_baseline`).
+#:   (:func:`~sb3_reinforce.returns.leave_one_out_baseline`).
 ESTIMATORS = ("return", "reward_to_go", "batch_baseline", "normalized", "value_baseline", "leave_one_out")
 
 # Module names of the value-function parts of a REINFORCEPolicy: their parameters are not policy parameters.
@@ -120,11 +111,6 @@ class GradientStatistics:
             "value_explained_variance": self.value_explained_variance,
             "estimators": {name: stats.summary() for name, stats in self.estimators.items()},
         }
-
-
-class _NoOpCallback(BaseCallback):
-    def _on_step(self) -> bool:
-        return True
 
 
 @dataclass
@@ -224,12 +210,13 @@ def gradient_statistics(
     rng_devices = []
     if model.device.type == "cuda":
         rng_devices = [model.device.index if model.device.index is not None else th.cuda.current_device()]
-    with th.random.fork_rng(devices=rng_devices), _preserved_model_state(model, diagnostic_env, episodes_per_env):
+    training = model.policy.training
+    with th.random.fork_rng(devices=rng_devices):
         if seed is not None:
             th.manual_seed(seed)
 
         def play() -> _Batch:
-            return _collect_batch(model, diagnostic_env)
+            return _collect_batch(model, diagnostic_env, episodes_per_env)
 
         value_fn = None
         if "value_baseline" in (*estimators, reference_estimator):
@@ -258,6 +245,7 @@ def gradient_statistics(
             reference_sum += _batch_gradients(model, params, batch, weights)[reference_estimator]
         reference = reference_sum / n_reference_batches if n_reference_batches > 0 else reference_sum * np.nan
 
+    model.policy.set_training_mode(training)
     if env is None:
         diagnostic_env.close()
     return GradientStatistics(
@@ -301,53 +289,17 @@ def _make_diagnostic_env(model: REINFORCE, env: VecEnv | str | None, seed: int |
     return env
 
 
-# Attributes of the model that collect_rollouts changes, restored after the diagnostics.
-_MODEL_STATE = (
-    "num_timesteps",
-    "_last_obs",
-    "_last_episode_starts",
-    "ep_info_buffer",
-    "ep_success_buffer",
-    "_logger",
-    "n_episodes",
-    "n_steps",
-)
-
-
-@contextmanager
-def _preserved_model_state(model: REINFORCE, env: VecEnv, episodes_per_env: int) -> Iterator[None]:
-    """Point ``model.collect_rollouts`` at ``env`` with ``episodes_per_env`` episodes per env; undo it all on exit."""
-    saved = {name: model.__dict__[name] for name in _MODEL_STATE if name in model.__dict__}
-    training = model.policy.training
-    try:
-        model.ep_info_buffer = deque(maxlen=100)
-        model.ep_success_buffer = deque(maxlen=100)
-        model._logger = Logger(folder=None, output_formats=[])
-        # collect_rollouts plays ceil(n_episodes / env.num_envs) episodes in each env of the env it steps
-        model.n_episodes = episodes_per_env * env.num_envs
-        model._last_obs = env.reset()  # type: ignore[assignment]
-        model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
-        yield
-    finally:
-        for name in _MODEL_STATE:
-            if name in saved:
-                setattr(model, name, saved[name])
-            elif name in model.__dict__:
-                delattr(model, name)
-        model.policy.set_training_mode(training)
-
-
-def _collect_batch(model: REINFORCE, env: VecEnv) -> _Batch:
-    """Play one batch of whole episodes with ``model.collect_rollouts`` in a fresh buffer."""
+def _collect_batch(model: REINFORCE, env: VecEnv, episodes_per_env: int) -> _Batch:
+    """Play one batch of whole episodes from a reset of ``env`` with the model's policy, in a fresh buffer."""
     kwargs: dict[str, Any] = dict(device=model.device, gamma=model.gamma, n_envs=env.num_envs)
     buffer: EpisodicRolloutBuffer
     if isinstance(model.observation_space, spaces.Dict):
         buffer = DictEpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
     else:
         buffer = EpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
-    callback = _NoOpCallback()
-    callback.init_callback(model)
-    model.collect_rollouts(env, callback, buffer)
+    gamma_bootstrap = model.gamma if model.bootstrap_truncated else None
+    play_episodes(model.policy, env, buffer, episodes_per_env, gamma_bootstrap, model.sde_sample_freq)
+    buffer.compute_returns_and_advantage(episodes_per_env=episodes_per_env)
     rewards = buffer.rewards[: buffer.pos]
     episode_ends = buffer.episode_ends[: buffer.pos]
     used = buffer.used

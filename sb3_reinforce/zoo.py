@@ -42,7 +42,8 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
     raise ImportError("sb3_reinforce.zoo needs rl-zoo3 and optuna: pip install 'sb3-reinforce[zoo]'") from e
 from torch import nn
 
-from sb3_reinforce.reinforce import BASELINES, REINFORCE
+from sb3_reinforce.baselines import BASELINES
+from sb3_reinforce.reinforce import REINFORCE
 
 ALGO_NAME = "reinforce"
 

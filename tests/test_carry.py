@@ -1,6 +1,7 @@
 """carry_episodes=True: the steps envs take while waiting for the slowest are carried to the next rollouts, with
 importance weights for the parts played under earlier parameters, instead of being dropped."""
 
+import functools
 import math
 
 import numpy as np
@@ -28,8 +29,9 @@ class UsedSteps(BaseCallback):
         buffer = self.model.rollout_buffer
         self.lengths.extend(buffer.episode_lengths.tolist())
         self.used += buffer.n_used_steps
-        self.carried += buffer.n_carried_steps
-        self.dropped += buffer.n_dropped_steps
+        statistics = buffer.rollout_statistics()  # what the rollout logs as rollout/carried_steps, unused_steps
+        self.carried += statistics.get("carried_steps", 0)
+        self.dropped += statistics["unused_steps"]
 
 
 def collect(model: REINFORCE) -> None:
@@ -76,13 +78,13 @@ def test_carried_steps_record_the_behaviour_log_prob_and_get_their_likelihood_ra
     # the same parameters: every weight is 1
     collect(model)
     assert buffer.n_carried_steps > 0
-    model._set_importance_weights()
+    model.rollout_buffer.begin_update(functools.partial(model._log_prob_of, model.rollout_buffer))
     np.testing.assert_allclose(buffer.weights[buffer.used], 1.0, rtol=1e-6)
 
     # new parameters: each carried episode's weight is prod pi_new / pi_old over its carried steps, by hand
     with th.no_grad():
         model.policy.action_net.bias.add_(th.tensor([0.5, -0.3, 0.1]))
-    model._set_importance_weights()
+    model.rollout_buffer.begin_update(functools.partial(model._log_prob_of, model.rollout_buffer))
     carried = buffer.used & buffer.played_before[: buffer.pos]
     checked = 0
     for env_index in range(4):
@@ -125,7 +127,7 @@ def test_carried_episodes_enter_the_loss_with_their_weight(monkeypatch):
         )
         collect(model)
         model.rollout_buffer.weights = np.full_like(model.rollout_buffer.weights, scale)
-        monkeypatch.setattr(model, "_set_importance_weights", lambda: None)
+        monkeypatch.setattr(model.rollout_buffer, "begin_update", lambda log_prob: np.zeros(0))
         monkeypatch.setattr(model.policy.optimizer, "step", lambda: None)
         model.train()
         grads.append(th.cat([p.grad.flatten() for p in model.policy.parameters()]))

@@ -19,7 +19,7 @@ from stable_baselines3.common.envs import (
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
 from tests.envs import ConstantRewardEnv, NaNObservationEnv, NaNRewardEnv, RandomLengthEnv, RandomRewardEnv
 
 
@@ -148,16 +148,18 @@ def test_batch_size_only_bounds_memory():
 
 def test_update_never_evaluates_more_than_batch_size_steps(monkeypatch):
     """Memory stays bounded: the update's forward passes see at most batch_size steps, and all steps once."""
-    model = REINFORCE("MlpPolicy", make_vec_env(RandomRewardEnv, n_envs=2, seed=0), n_episodes=8, batch_size=5, seed=0)
+    env = make_vec_env(RandomRewardEnv, n_envs=2, seed=0)
+    # without carrying: no log-likelihood of carried steps to evaluate before the update
+    model = REINFORCE("MlpPolicy", env, n_episodes=8, batch_size=5, carry_episodes=False, seed=0)
     one_rollout(model)
     seen = []
-    evaluate_actions = model.policy.evaluate_actions
+    get_distribution = model.policy.get_distribution
 
-    def spy(obs, actions):
-        seen.append(len(actions))
-        return evaluate_actions(obs, actions)
+    def spy(obs):
+        seen.append(len(obs))
+        return get_distribution(obs)
 
-    monkeypatch.setattr(model.policy, "evaluate_actions", spy)
+    monkeypatch.setattr(model.policy, "get_distribution", spy)
     model.train()
     assert max(seen) <= 5
     assert sum(seen) == model.rollout_buffer.n_used_steps > 5
@@ -327,7 +329,7 @@ def test_spaces_train_save_load_and_continue(case, use_baseline, tmp_path):
     # ent_coef > 0: some of these envs pay no reward at all, and training must still move the parameters
     model = REINFORCE(policy, env, n_episodes=2, use_baseline=use_baseline, ent_coef=0.01, batch_size=16, seed=0, device="cpu")
     model.learn(64)
-    buffer_class = DictEpisodicRolloutBuffer if case == "dict" else EpisodicRolloutBuffer
+    buffer_class = DictCarryingEpisodicRolloutBuffer if case == "dict" else CarryingEpisodicRolloutBuffer
     assert type(model.rollout_buffer) is buffer_class
     if case == "image":
         assert model.rollout_buffer.observations.dtype == np.uint8  # stored compactly, not float32

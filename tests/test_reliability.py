@@ -15,7 +15,8 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.reinforce import DEFAULT_EPISODE_LENGTH_LIMIT, DEFAULT_LEARNING_RATE, StepsLinearSchedule
+from sb3_reinforce.checks import DEFAULT_EPISODE_LENGTH_LIMIT
+from sb3_reinforce.schedules import DEFAULT_LEARNING_RATE, StepsLinearSchedule
 from tests.envs import ConstantRewardEnv, GaussianBanditEnv, RandomLengthEnv
 
 
@@ -395,13 +396,13 @@ def test_non_finite_loss_raises_before_any_parameter_changes(monkeypatch):
     model = REINFORCE("MlpPolicy", "CartPole-v1", seed=0, device="cpu")
     model.learn(100)
     before = params_of(model)
-    evaluate_actions = model.policy.evaluate_actions
+    evaluate = model._baseline.evaluate
 
-    def nan_log_prob(obs, actions):
-        values, log_prob, entropy = evaluate_actions(obs, actions)
-        return values, log_prob * float("nan"), entropy
+    def nan_log_prob(policy, obs, actions):
+        log_prob, entropy, values = evaluate(policy, obs, actions)
+        return log_prob * float("nan"), entropy, values
 
-    monkeypatch.setattr(model.policy, "evaluate_actions", nan_log_prob)
+    monkeypatch.setattr(model._baseline, "evaluate", nan_log_prob)
     with pytest.raises(ValueError, match="loss is not finite"):
         model.learn(100, reset_num_timesteps=False)
     assert_params_equal(before, params_of(model))
@@ -469,7 +470,7 @@ def test_save_load_and_continue_equals_uninterrupted_training(tmp_path):
 
 
 def test_leave_one_out_baseline_through_the_algorithm():
-    from sb3_reinforce.buffers import discounted_returns_to_go, leave_one_out_baseline
+    from sb3_reinforce.returns import discounted_returns_to_go, leave_one_out_baseline
 
     env = make_vec_env(RandomLengthEnv, n_envs=2, seed=0, env_kwargs=dict(max_length=6))
     model = REINFORCE(
@@ -516,10 +517,6 @@ def test_baseline_and_use_baseline_agree_and_survive_save_load(tmp_path):
     loo = REINFORCE("MlpPolicy", "CartPole-v1", baseline="leave_one_out", device="cpu")
     loo.save(tmp_path / "loo")
     assert REINFORCE.load(tmp_path / "loo", device="cpu").baseline == "leave_one_out"
-    # a model saved before the baseline argument existed has use_baseline only
-    value.save(tmp_path / "old", exclude=["baseline"])
-    old = REINFORCE.load(tmp_path / "old", device="cpu")
-    assert old.baseline == "value" and old.policy.value_net is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------

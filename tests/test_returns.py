@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sb3_reinforce.buffers import (
+from sb3_reinforce.returns import (
     discounted_returns_to_go,
     first_episodes_mask,
     leave_one_out_baseline,

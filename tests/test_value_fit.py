@@ -6,9 +6,9 @@ import torch as th
 from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv
-from stable_baselines3.common.save_util import load_from_zip_file, save_to_zip_file
 
 from sb3_reinforce import REINFORCE
+from sb3_reinforce.baselines import JointValueBaseline, ValueBaseline
 from tests.envs import RandomRewardEnv
 
 
@@ -39,14 +39,14 @@ def _actor_parameters(model: REINFORCE) -> list[th.nn.Parameter]:
 def test_value_baseline_is_fitted_separately_by_default():
     model = _random_reward_model(baseline="value")
     assert model.value_fit == "separate"
-    assert model.fits_value_separately
+    assert type(model._baseline) is ValueBaseline
     assert isinstance(model.vf_optimizer, th.optim.Adam)
     optimized = {id(param) for group in model.vf_optimizer.param_groups for param in group["params"]}
     assert optimized == {id(param) for param in model.policy.value_parameters()}
     assert model.vf_optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
     assert _random_reward_model(use_baseline=True).value_fit == "separate"
     joint = _random_reward_model(baseline="value", value_fit="joint")
-    assert joint.vf_optimizer is None and not joint.fits_value_separately
+    assert joint.vf_optimizer is None and type(joint._baseline) is JointValueBaseline
 
 
 def test_policy_step_leaves_the_value_network_alone():
@@ -55,7 +55,7 @@ def test_policy_step_leaves_the_value_network_alone():
     _collect(model)
     value_before = _snapshot(model.policy.value_parameters())
     actor_before = _snapshot(_actor_parameters(model))
-    model._fit_value = lambda: 0.0  # the policy's step only
+    model._baseline.fit = lambda model: None  # the policy's step only
     model.train()
     assert not any(_changed(value_before, model.policy.value_parameters()))
     assert all(_changed(actor_before, _actor_parameters(model)))
@@ -93,7 +93,7 @@ def test_value_fit_trains_only_the_value_network_and_fits_the_returns():
         return step(*args, **kwargs)
 
     model.vf_optimizer.step = counted_step
-    model._fit_value()
+    model._baseline.fit(model)
     assert n_steps == 50 * int(np.ceil(len(steps) / 16))  # vf_n_epochs passes of minibatches of vf_batch_size
     assert value_error() < 0.5 * error_before
     assert not any(_changed(actor_before, _actor_parameters(model)))
@@ -109,7 +109,7 @@ def test_value_fit_leaves_a_shared_features_extractor_to_the_policy():
     _collect(model)
     cnn_before = _snapshot(cnn)
     model.policy.optimizer.zero_grad()
-    model._fit_value()
+    model._baseline.fit(model)
     assert not any(_changed(cnn_before, cnn))
     assert all(param.grad is None for param in cnn)  # no gradient even computed into the policy's trunk
 
@@ -162,19 +162,6 @@ def test_save_load_keeps_the_value_optimizer(tmp_path):
     loaded.learn(100)
 
 
-def test_model_saved_before_value_fit_existed_loads_with_the_joint_step(tmp_path):
-    model = _random_reward_model(baseline="value", value_fit="joint")
-    model.save(tmp_path / "joint.zip")
-    data, params, variables = load_from_zip_file(tmp_path / "joint.zip")
-    for key in ("value_fit", "vf_learning_rate", "vf_n_epochs", "vf_batch_size", "vf_optimizer"):
-        data.pop(key, None)  # what a model saved by an earlier version holds
-    save_to_zip_file(tmp_path / "old.zip", data=data, params=params, pytorch_variables=variables)
-    loaded = REINFORCE.load(tmp_path / "old.zip", device="cpu")
-    assert loaded.value_fit == "joint" and loaded.vf_optimizer is None
-    loaded.set_env(model.env)
-    loaded.learn(100)
-
-
 @pytest.mark.parametrize(
     "kwargs, name",
     [
@@ -202,7 +189,7 @@ def test_value_fit_weights_each_step():
         _collect(model)
         model.rollout_buffer.weights = np.full_like(model.rollout_buffer.weights, weight)
         value_before = _snapshot(model.policy.value_parameters())
-        model._fit_value()
+        model._baseline.fit(model)
         assert all(_changed(value_before, model.policy.value_parameters())) is changes
 
 
@@ -212,5 +199,5 @@ def test_non_finite_value_loss_raises_and_leaves_the_value_network():
     model.rollout_buffer.returns[:] = np.nan
     value_before = _snapshot(model.policy.value_parameters())
     with pytest.raises(ValueError, match="value loss is not finite"):
-        model._fit_value()
+        model._baseline.fit(model)
     assert not any(_changed(value_before, model.policy.value_parameters()))

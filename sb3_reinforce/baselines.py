@@ -1,0 +1,178 @@
+"""
+The baselines of REINFORCE: what is subtracted from the returns, and how it is fitted.
+
+``REINFORCE`` picks one of these objects in ``_setup_model`` (:func:`make_baseline`); the buffer asks it for the
+advantages, and ``train`` asks it how to evaluate the actions, for its share of the loss and for its own fit
+after the policy's step.
+"""
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.type_aliases import PyTorchObs
+from stable_baselines3.common.utils import update_learning_rate
+
+from sb3_reinforce.policies import REINFORCEPolicy
+from sb3_reinforce.returns import leave_one_out_baseline
+
+if TYPE_CHECKING:
+    from sb3_reinforce.buffers import EpisodicRolloutBuffer, EpisodicRolloutBufferSamples
+    from sb3_reinforce.reinforce import REINFORCE
+
+BASELINES = ("none", "value", "leave_one_out")
+VALUE_FITS = ("separate", "joint")
+
+# Defaults of the separate value fit, tuned on CartPole-v1
+DEFAULT_VF_LEARNING_RATE = 1e-2
+DEFAULT_VF_N_EPOCHS = 5
+DEFAULT_VF_BATCH_SIZE = 256
+
+
+class Baseline:
+    """No baseline: every step is weighted by its return, ``A_t = G_t``."""
+
+    #: Whether the policy needs a value network V(s)
+    uses_value_net: ClassVar[bool] = False
+
+    def setup(self, model: "REINFORCE") -> None:
+        """Check the model's settings and build what the baseline needs (called by ``_setup_model``)."""
+
+    def advantages(self, returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """
+        :param returns: (n_steps, n_envs), the returns of every step (float64)
+        :param episode_ends: (n_steps, n_envs)
+        :param used: (n_steps, n_envs), the steps of the batch's episodes
+        :param values: (n_steps, n_envs), V(s_t) as stored while collecting (0 without a value network)
+        :return: (n_steps, n_envs), the advantages ``A_t`` (meaningful on the used steps)
+        """
+        return returns.copy()
+
+    def evaluate(
+        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
+        """
+        :return: the log-likelihood of the actions, the entropy of the action distribution (None without a closed
+            form) and V(s) when the policy's loss fits it (None otherwise)
+        """
+        distribution = policy.get_distribution(obs)
+        return distribution.log_prob(actions), distribution.entropy(), None
+
+    def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
+        """The value loss that joins the policy's loss (weighted by ``vf_coef``): 0 unless V is fitted jointly."""
+        return th.zeros((), device=samples.returns.device)
+
+    def fit(self, model: "REINFORCE") -> None:
+        """Fit the baseline to the batch after the policy's step (the advantages of the batch are computed)."""
+
+    def record(self, logger: Logger, joint_value_loss: float, buffer: "EpisodicRolloutBuffer") -> None:
+        """Log the baseline's own statistics of the update."""
+
+
+class LeaveOneOutBaseline(Baseline):
+    """
+    Each episode's baseline at step ``t`` is the mean return of the batch's other episodes at their step ``t``
+    (:func:`~sb3_reinforce.returns.leave_one_out_baseline`): unbiased, and no network to fit.
+    """
+
+    def setup(self, model: "REINFORCE") -> None:
+        if model.episodes_per_env * model.n_envs < 2:
+            raise ValueError(
+                f"baseline='leave_one_out' needs at least 2 episodes per update, got n_episodes={model.n_episodes} "
+                f"with n_envs={model.n_envs}"
+            )
+
+    def advantages(self, returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return returns - leave_one_out_baseline(returns, episode_ends, used)
+
+
+class ValueBaseline(Baseline):
+    """
+    A learned value network, ``A_t = G_t - V(s_t)``, fitted to the Monte Carlo returns after the policy's step
+    with an optimizer of its own: ``n_epochs`` passes over the batch in shuffled minibatches of ``batch_size``
+    steps. The advantages of a batch come from V fitted on earlier batches only.
+    """
+
+    uses_value_net = True
+
+    def __init__(self) -> None:
+        self.optimizer: th.optim.Optimizer | None = None
+        self.last_fit_loss = float("nan")
+
+    def setup(self, model: "REINFORCE") -> None:
+        policy = model.policy
+        self.optimizer = policy.optimizer_class(  # type: ignore[call-arg]
+            policy.value_parameters(), lr=model._schedule_value(model.vf_learning_rate), **policy.optimizer_kwargs
+        )
+
+    def advantages(self, returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return returns - values
+
+    def fit(self, model: "REINFORCE") -> None:
+        """
+        Regress V(s) on the batch's returns: ``vf_n_epochs`` passes over the used steps in shuffled minibatches of
+        ``vf_batch_size``, one unclipped step of the value optimizer each. Only V's own layers are trained.
+        """
+        assert self.optimizer is not None
+        learning_rate = model._schedule_value(model.vf_learning_rate)
+        update_learning_rate(self.optimizer, learning_rate)
+        model.logger.record("train/vf_learning_rate", learning_rate)
+        losses = []
+        for _ in range(model.vf_n_epochs):
+            for rollout_data in model.rollout_buffer.get(model.vf_batch_size, shuffle=True):
+                values = model.policy.values_for_fit(rollout_data.observations)
+                value_loss = (rollout_data.weights * (rollout_data.returns - values) ** 2).mean()
+                if not th.isfinite(value_loss):
+                    self.optimizer.zero_grad()
+                    raise ValueError(
+                        f"The value loss is not finite ({value_loss.item()}): the value network was left as it was "
+                        "before this minibatch. Check the observations, rewards and vf_learning_rate."
+                    )
+                self.optimizer.zero_grad()
+                value_loss.backward()
+                self.optimizer.step()
+                losses.append(value_loss.item())
+        self.last_fit_loss = float(np.mean(losses)) if losses else 0.0
+
+    def record(self, logger: Logger, joint_value_loss: float, buffer: "EpisodicRolloutBuffer") -> None:
+        logger.record("train/value_loss", self.last_fit_loss)
+        logger.record("train/explained_variance", buffer.explained_variance)
+
+
+class JointValueBaseline(ValueBaseline):
+    """
+    A learned value network fitted in the policy's own step (A2C's way): ``vf_coef`` times the squared error to
+    the returns joins the loss, with the same optimizer and gradient clipping.
+    """
+
+    def setup(self, model: "REINFORCE") -> None:
+        self.optimizer = None
+
+    def evaluate(
+        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
+        values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+        return log_prob, entropy, values
+
+    def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
+        assert values is not None
+        return (samples.weights * (samples.returns - values.flatten()) ** 2).mean()
+
+    def fit(self, model: "REINFORCE") -> None:
+        pass
+
+    def record(self, logger: Logger, joint_value_loss: float, buffer: "EpisodicRolloutBuffer") -> None:
+        logger.record("train/value_loss", joint_value_loss)
+        logger.record("train/explained_variance", buffer.explained_variance)
+
+
+def make_baseline(baseline: str, value_fit: str) -> Baseline:
+    """
+    :param baseline: One of :data:`BASELINES`
+    :param value_fit: One of :data:`VALUE_FITS` (value baseline only)
+    :return: The baseline object ``REINFORCE`` uses
+    """
+    if baseline == "value":
+        return JointValueBaseline() if value_fit == "joint" else ValueBaseline()
+    return LeaveOneOutBaseline() if baseline == "leave_one_out" else Baseline()

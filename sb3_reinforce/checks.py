@@ -1,0 +1,190 @@
+"""Argument checks of REINFORCE: each raises a ValueError naming the argument and the value it got."""
+
+import math
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.type_aliases import Schedule
+
+from sb3_reinforce.baselines import BASELINES, VALUE_FITS
+
+# Default of ``episode_length_limit``: the longest episode a rollout waits for before it raises. It is above every
+# Gymnasium time limit and ALE's (NoFrameskip-v4: 400,000 frames, i.e. 100,000 agent steps with a frame skip of 4)
+DEFAULT_EPISODE_LENGTH_LIMIT = 100_000
+
+# Arguments of A2C and PPO that REINFORCE has no use for: what it uses instead, and the value that means "the same
+# as REINFORCE" (accepted silently), or None when any value is rejected
+_A2C_PPO_ARGUMENTS: dict[str, tuple[str, Any]] = {
+    "n_steps": ("a rollout is made of whole episodes: set n_episodes (episodes per update) instead", None),
+    "gae_lambda": ("REINFORCE uses Monte Carlo returns, which is gae_lambda=1; use use_baseline for a baseline", 1.0),
+    "rollout_buffer_class": ("REINFORCE picks its own episodic buffer (EpisodicRolloutBuffer)", None),
+    "rollout_buffer_kwargs": ("REINFORCE picks its own episodic buffer (EpisodicRolloutBuffer)", None),
+    "use_rms_prop": ("pass policy_kwargs=dict(optimizer_class=torch.optim.RMSprop) to use RMSprop", None),
+    "rms_prop_eps": ("pass policy_kwargs=dict(optimizer_kwargs=dict(eps=...)) to set the optimizer's eps", None),
+    "n_epochs": ("REINFORCE makes one gradient step per rollout (it is not PPO)", None),
+    "clip_range": ("REINFORCE has no clipped surrogate objective (it is not PPO)", None),
+    "clip_range_vf": ("REINFORCE has no clipped value objective (it is not PPO)", None),
+    "target_kl": ("REINFORCE makes one gradient step per rollout (it is not PPO)", None),
+}
+
+
+def is_integer(value: Any) -> bool:
+    """An int (Python or NumPy), and not a bool (True would count as 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """A real number (Python or NumPy, int or float), and not a bool (True would count as 1)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_rate(name: str, rate: Any) -> None:
+    """Raise a ValueError naming ``name`` unless ``rate`` is a schedule or a finite number > 0 (and not a bool)."""
+    if not callable(rate) and not (is_real(rate) and 0 < rate < math.inf):
+        raise ValueError(f"{name} must be a finite number > 0 or a schedule, got {rate!r}")
+
+
+def check_hyperparameters(
+    learning_rate: float | Schedule,
+    n_episodes: int,
+    gamma: float,
+    ent_coef: float,
+    vf_coef: float,
+    max_grad_norm: float,
+    batch_size: int | None,
+    episode_length_limit: int = DEFAULT_EPISODE_LENGTH_LIMIT,
+    stats_window_size: int = 100,
+    flags: dict[str, Any] | None = None,
+) -> None:
+    """Raise a ValueError naming the first invalid hyperparameter (``flags``: the boolean ones, by name)."""
+    check_rate("learning_rate", learning_rate)
+    if not (is_integer(n_episodes) and n_episodes >= 1):
+        raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
+    if not (is_real(gamma) and 0.0 <= gamma <= 1.0):
+        raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
+    for name, value in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
+        if not (is_real(value) and 0.0 <= value < math.inf):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not (is_real(max_grad_norm) and max_grad_norm > 0):
+        raise ValueError(f"max_grad_norm must be > 0 (math.inf disables clipping), got {max_grad_norm!r}")
+    if batch_size is not None and not (is_integer(batch_size) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+    for name, value in (("episode_length_limit", episode_length_limit), ("stats_window_size", stats_window_size)):
+        if not (is_integer(value) and value >= 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    for name, flag in (flags or {}).items():
+        # a string such as "False" from a config file would otherwise count as True
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
+
+
+def check_value_fit(
+    baseline: str, value_fit: str | None, vf_learning_rate: float | Schedule, vf_n_epochs: int, vf_batch_size: int
+) -> None:
+    """Raise a ValueError naming the first invalid argument of the value fit."""
+    if value_fit is not None:
+        if value_fit not in VALUE_FITS:
+            raise ValueError(f"value_fit must be one of {VALUE_FITS} or None, got {value_fit!r}")
+        if baseline != "value":
+            raise ValueError(
+                f"value_fit={value_fit!r} applies to the value baseline only (baseline='value' or use_baseline=True), "
+                f"but the baseline is {baseline!r}"
+            )
+    check_rate("vf_learning_rate", vf_learning_rate)
+    for name, value in (("vf_n_epochs", vf_n_epochs), ("vf_batch_size", vf_batch_size)):
+        if not (is_integer(value) and value >= 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def resolve_baseline(baseline: str | None, use_baseline: bool | None, n_episodes: int) -> str:
+    """The baseline from the ``baseline`` and ``use_baseline`` arguments, or a ValueError naming the conflict."""
+    if baseline is None:
+        if use_baseline is not None:
+            # use_baseline keeps its meaning from before the baseline argument: False is no baseline at all
+            return "value" if use_baseline else "none"
+        # neither given: the default, tuned on CartPole-v1
+        return "leave_one_out" if n_episodes >= 2 else "none"
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES} or None, got {baseline!r}")
+    if use_baseline and baseline != "value":
+        raise ValueError(f"use_baseline=True means baseline='value', but baseline={baseline!r} was passed as well")
+    if use_baseline is False and baseline == "value":
+        raise ValueError("use_baseline=False means no learned baseline, but baseline='value' was passed as well")
+    return baseline
+
+
+def check_a2c_ppo_arguments(kwargs: dict[str, Any]) -> None:
+    """
+    Reject the A2C/PPO arguments REINFORCE has no use for with a ``ValueError`` saying what it uses instead
+    (a value that means the same as REINFORCE, such as ``gae_lambda=1.0``, is accepted); any other unknown
+    argument is a ``TypeError``, as for any Python function.
+    """
+    for name, value in kwargs.items():
+        if name not in _A2C_PPO_ARGUMENTS:
+            raise TypeError(f"REINFORCE.__init__() got an unexpected keyword argument {name!r}")
+        instead, same_as_reinforce = _A2C_PPO_ARGUMENTS[name]
+        if same_as_reinforce is not None and value == same_as_reinforce and type(value) is type(same_as_reinforce):
+            continue
+        raise ValueError(f"REINFORCE does not take {name}={value!r}: {instead}")
+
+
+def check_arguments(
+    kwargs: dict[str, Any],
+    learning_rate: float | Schedule,
+    n_episodes: int,
+    gamma: float,
+    reward_to_go: bool,
+    use_baseline: bool | None,
+    baseline: str | None,
+    bootstrap_truncated: bool,
+    normalize_advantage: bool,
+    ent_coef: float,
+    vf_coef: float,
+    value_fit: str | None,
+    vf_learning_rate: float | Schedule,
+    vf_n_epochs: int,
+    vf_batch_size: int,
+    max_grad_norm: float,
+    batch_size: int | None,
+    episode_length_limit: int,
+    carry_episodes: bool,
+    use_sde: bool,
+    sde_sample_freq: int,
+    stats_window_size: int,
+    policy_kwargs: dict[str, Any] | None,
+) -> str:
+    """
+    Check every argument of ``REINFORCE.__init__`` (``kwargs``: the ones it does not know, see
+    :func:`check_a2c_ppo_arguments`) and raise a ``ValueError`` naming the first invalid one.
+
+    :return: The baseline: ``baseline`` resolved with ``use_baseline`` and ``n_episodes`` (:func:`resolve_baseline`)
+    """
+    check_a2c_ppo_arguments(kwargs)
+    check_hyperparameters(
+        learning_rate=learning_rate,
+        n_episodes=n_episodes,
+        gamma=gamma,
+        ent_coef=ent_coef,
+        vf_coef=vf_coef,
+        max_grad_norm=max_grad_norm,
+        batch_size=batch_size,
+        episode_length_limit=episode_length_limit,
+        stats_window_size=stats_window_size,
+        flags=dict(
+            reward_to_go=reward_to_go,
+            use_baseline=False if use_baseline is None else use_baseline,
+            bootstrap_truncated=bootstrap_truncated,
+            normalize_advantage=normalize_advantage,
+            carry_episodes=carry_episodes,
+            use_sde=use_sde,
+        ),
+    )
+    if not is_integer(sde_sample_freq):
+        raise ValueError(f"sde_sample_freq must be an integer (-1: once per rollout), got {sde_sample_freq!r}")
+    resolved = resolve_baseline(baseline, use_baseline, n_episodes)
+    check_value_fit(resolved, value_fit, vf_learning_rate, vf_n_epochs, vf_batch_size)
+    if bootstrap_truncated and resolved != "value":
+        raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
+    if policy_kwargs is not None and "use_value_net" in policy_kwargs:
+        raise ValueError("Do not pass use_value_net in policy_kwargs: REINFORCE sets it from use_baseline")
+    return resolved

@@ -1,0 +1,138 @@
+"""
+Playing a policy in a ``VecEnv``: the steps that training (``REINFORCE.collect_rollouts``) and the diagnostics
+(:mod:`sb3_reinforce.diagnostics`) share.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
+from sb3_reinforce.policies import REINFORCEPolicy
+
+
+@contextlib.contextmanager
+def without_distribution_validation() -> Iterator[None]:
+    """
+    Turn off torch's argument validation of distributions for the duration of the block (and only then): while
+    collecting, the parameters come from the policy and the actions are the distribution's own samples, so the
+    checks cost time (about a tenth of a CartPole rollout) and can fail on nothing.
+    """
+    previous = th.distributions.Distribution._validate_args
+    th.distributions.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        th.distributions.Distribution.set_default_validate_args(previous)
+
+
+def sample_actions(
+    policy: REINFORCEPolicy, obs: np.ndarray | dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
+    """
+    Sample one action per env, without gradient.
+
+    :param policy: The policy
+    :param obs: The observation of every env, shape (n_envs, ...)
+    :return: the actions to store (the distribution's samples; Discrete ones shaped (n_envs, 1)), the actions to
+        send to the env (a squashed gSDE action rescaled to the bounds as ``predict`` does, another ``Box`` action
+        clipped to them) and V(obs), shape (n_envs, 1), or None without a value network
+    """
+    with th.no_grad(), without_distribution_validation():
+        action_tensor, values = policy.sample_actions(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
+    actions = action_tensor.cpu().numpy()
+    env_actions = actions
+    if isinstance(policy.action_space, spaces.Box):
+        if policy.squash_output:
+            env_actions = policy.unscale_action(actions)
+        else:
+            env_actions = np.clip(actions, policy.action_space.low, policy.action_space.high)
+    if isinstance(policy.action_space, spaces.Discrete):
+        actions = actions.reshape(-1, 1)
+    return actions, env_actions, values
+
+
+def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:
+    """The index of the first env whose floating-point observation holds a NaN or inf, or None."""
+    for part in obs.values() if isinstance(obs, dict) else [obs]:
+        part = np.asarray(part)
+        if np.issubdtype(part.dtype, np.floating) and not np.isfinite(part).all():
+            return int(np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))[0])
+    return None
+
+
+def bootstrap_truncated_rewards(
+    policy: REINFORCEPolicy, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]], gamma: float
+) -> np.ndarray:
+    """The rewards with ``gamma * V(final observation)`` added to every step that ended by truncation."""
+    rewards = rewards.astype(np.float32, copy=True)
+    for idx, done in enumerate(dones):
+        if done and infos[idx].get("TimeLimit.truncated", False) and infos[idx].get("terminal_observation") is not None:
+            terminal_obs = policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+            with th.no_grad():
+                terminal_value = policy.predict_values(terminal_obs)[0]  # type: ignore[arg-type]
+            rewards[idx] += gamma * terminal_value.item()
+    return rewards
+
+
+@contextlib.contextmanager
+def kept_exploration_noise(policy: REINFORCEPolicy) -> Iterator[None]:
+    """Restore the policy's gSDE exploration matrices on exit (a no-op without gSDE)."""
+    distribution = policy.action_dist
+    saved = {
+        name: getattr(distribution, name)
+        for name in ("exploration_mat", "exploration_matrices")
+        if hasattr(distribution, name)
+    }
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(distribution, name, value)
+
+
+def play_episodes(
+    policy: REINFORCEPolicy,
+    env: VecEnv,
+    buffer: EpisodicRolloutBuffer,
+    episodes_per_env: int,
+    gamma_bootstrap: float | None = None,
+    sde_sample_freq: int = -1,
+) -> None:
+    """
+    From a reset of ``env``, play ``episodes_per_env`` whole episodes in each of its envs with ``policy`` and
+    fill ``buffer`` (reset first): the rollout ``REINFORCE`` would collect, without training, callbacks or
+    logging. The policy's gSDE exploration matrices are drawn afresh for it and restored afterwards.
+
+    :param policy: The policy that plays
+    :param env: The env it plays in
+    :param buffer: A buffer with ``env.num_envs`` columns
+    :param episodes_per_env: Whole episodes per env
+    :param gamma_bootstrap: With a policy that has a value network, add ``gamma_bootstrap * V`` of the final
+        observation at a time-limit truncation (``bootstrap_truncated``); None: no bootstrap
+    :param sde_sample_freq: With gSDE, draw new exploration matrices every ``sde_sample_freq`` steps (-1: once,
+        at the start), as ``REINFORCE`` does
+    """
+    policy.set_training_mode(False)
+    buffer.reset()
+    obs = env.reset()
+    with kept_exploration_noise(policy):
+        if policy.use_sde:
+            policy.reset_noise(env.num_envs)
+        n_steps = 0
+        while np.any(buffer.finished_episodes < episodes_per_env):
+            if policy.use_sde and sde_sample_freq > 0 and n_steps > 0 and n_steps % sde_sample_freq == 0:
+                policy.reset_noise(env.num_envs)
+            n_steps += 1
+            actions, env_actions, values = sample_actions(policy, obs)  # type: ignore[arg-type]
+            new_obs, rewards, dones, infos = env.step(env_actions)
+            if gamma_bootstrap is not None:
+                rewards = bootstrap_truncated_rewards(policy, rewards, dones, infos, gamma_bootstrap)
+            buffer.add(obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
+            obs = new_obs
