@@ -1,6 +1,7 @@
 """Train REINFORCE with its default hyperparameters, save it, and evaluate it.
 
 python -m sb3_reinforce                       # CartPole-v1, the default budget of REINFORCE.learn()
+python -m sb3_reinforce --verbose             # the same, with SB3's table of training statistics every update
 python -m sb3_reinforce --env Acrobot-v1 --timesteps 300000 --seed 1 --save-path reinforce_acrobot
 """
 
@@ -27,10 +28,13 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--save-path", default="reinforce_cartpole", help="where to save the model (.zip)")
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print SB3's table of rollout and training statistics after every update"
+    )
     args = parser.parse_args(argv)
 
     env = make_vec_env(args.env, n_envs=args.n_envs, seed=args.seed)
-    model = REINFORCE("MlpPolicy", env, verbose=1, seed=args.seed, device="cpu", **args.kwargs)
+    model = REINFORCE("MlpPolicy", env, verbose=int(args.verbose), seed=args.seed, device="cpu", **args.kwargs)
     learn_kwargs = {} if args.timesteps is None else {"total_timesteps": args.timesteps}
     model.learn(progress_bar=not args.no_progress, **learn_kwargs)
     model.save(args.save_path)

@@ -103,7 +103,13 @@ def test_cuda_device():
 
 def test_default_budget_and_train_command(tmp_path, capsys):
     assert REINFORCE.learn.__defaults__[0] == 100_000
-    mean = train_main(["--timesteps", "2000", "--save-path", str(tmp_path / "agent"), "--eval-episodes", "2", "--no-progress"])
+    args = ["--timesteps", "2000", "--save-path", str(tmp_path / "agent"), "--eval-episodes", "2", "--no-progress"]
+    mean = train_main(args)
     assert os.path.exists(tmp_path / "agent.zip")
-    assert f"mean return {mean:.1f}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"mean return {mean:.1f}" in out
     assert 8 <= mean <= 500  # CartPole's shortest and longest episodes
+    # quiet by default: the result and where the model went, no logger tables; --verbose brings the tables back
+    assert "rollout/" not in out and len(out.splitlines()) <= 3
+    train_main([*args, "--verbose"])
+    assert out.count("\n") < capsys.readouterr().out.count("rollout/")
