@@ -15,7 +15,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.common.utils import update_learning_rate
 
 from sb3_reinforce.policies import REINFORCEPolicy
-from sb3_reinforce.returns import leave_one_out_baseline
+from sb3_reinforce.returns import group_leave_one_out_baseline, group_std, leave_one_out_baseline
 
 if TYPE_CHECKING:
     from sb3_reinforce.buffers import EpisodicRolloutBuffer, EpisodicRolloutBufferSamples
@@ -39,12 +39,20 @@ class Baseline:
     def setup(self, model: "REINFORCE") -> None:
         """Check the model's settings and build what the baseline needs (called by ``_setup_model``)."""
 
-    def advantages(self, returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def advantages(
+        self,
+        returns: np.ndarray,
+        episode_ends: np.ndarray,
+        used: np.ndarray,
+        values: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> np.ndarray:
         """
         :param returns: (n_steps, n_envs), the returns of every step (float64)
         :param episode_ends: (n_steps, n_envs)
         :param used: (n_steps, n_envs), the steps of the batch's episodes
         :param values: (n_steps, n_envs), V(s_t) as stored while collecting (0 without a value network)
+        :param groups: (n_steps, n_envs), the group of every step of a grouped rollout, or None
         :return: (n_steps, n_envs), the advantages ``A_t`` (meaningful on the used steps)
         """
         return returns.copy()
@@ -83,8 +91,46 @@ class LeaveOneOutBaseline(Baseline):
                 f"with n_envs={model.n_envs}"
             )
 
-    def advantages(self, returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def advantages(
+        self,
+        returns: np.ndarray,
+        episode_ends: np.ndarray,
+        used: np.ndarray,
+        values: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> np.ndarray:
         return returns - leave_one_out_baseline(returns, episode_ends, used)
+
+
+class GroupLeaveOneOutBaseline(Baseline):
+    """
+    Leave-one-out within each group of episodes that share a start state (RLOO): step ``t`` of an episode is
+    judged against the mean return at step ``t`` of the other episodes of its group. With ``scale_by_std`` the
+    advantage is also divided by the group's standard deviation of those returns (GRPO's scaling), which weights
+    the groups by how hard they are rather than equally.
+
+    :param scale_by_std: Divide each group's advantages by the group's standard deviation (plus ``eps``)
+    :param eps: Added to the standard deviation
+    """
+
+    def __init__(self, scale_by_std: bool = False, eps: float = 1e-8) -> None:
+        self.scale_by_std = scale_by_std
+        self.eps = eps
+
+    def advantages(
+        self,
+        returns: np.ndarray,
+        episode_ends: np.ndarray,
+        used: np.ndarray,
+        values: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> np.ndarray:
+        if groups is None:
+            raise ValueError("The group leave-one-out baseline needs a grouped rollout (group_size > 1)")
+        advantages = returns - group_leave_one_out_baseline(returns, episode_ends, used, groups)
+        if self.scale_by_std:
+            advantages = advantages / (group_std(returns, episode_ends, used, groups) + self.eps)
+        return advantages
 
 
 class ValueBaseline(Baseline):
@@ -106,7 +152,14 @@ class ValueBaseline(Baseline):
             policy.value_parameters(), lr=model._schedule_value(model.vf_learning_rate), **policy.optimizer_kwargs
         )
 
-    def advantages(self, returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, values: np.ndarray) -> np.ndarray:
+    def advantages(
+        self,
+        returns: np.ndarray,
+        episode_ends: np.ndarray,
+        used: np.ndarray,
+        values: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> np.ndarray:
         return returns - values
 
     def fit(self, model: "REINFORCE") -> None:
@@ -167,12 +220,17 @@ class JointValueBaseline(ValueBaseline):
         logger.record("train/explained_variance", buffer.explained_variance)
 
 
-def make_baseline(baseline: str, value_fit: str) -> Baseline:
+def make_baseline(baseline: str, value_fit: str, group_size: int = 1, group_std_scaling: bool = False) -> Baseline:
     """
     :param baseline: One of :data:`BASELINES`
     :param value_fit: One of :data:`VALUE_FITS` (value baseline only)
+    :param group_size: Episodes per group of a grouped rollout (1: not grouped); leave-one-out is then taken
+        within each group
+    :param group_std_scaling: With leave-one-out in groups, divide by the group's standard deviation (GRPO)
     :return: The baseline object ``REINFORCE`` uses
     """
     if baseline == "value":
         return JointValueBaseline() if value_fit == "joint" else ValueBaseline()
-    return LeaveOneOutBaseline() if baseline == "leave_one_out" else Baseline()
+    if baseline == "leave_one_out":
+        return GroupLeaveOneOutBaseline(group_std_scaling) if group_size > 1 else LeaveOneOutBaseline()
+    return Baseline()

@@ -148,9 +148,23 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.weights = np.zeros((0, self.n_envs), dtype=np.float32)
         self.generator_ready = False
 
-    def begin_rollout(self, episodes_per_env: int) -> None:
-        """Make room for a rollout of ``episodes_per_env`` whole episodes per env: here, forget the last one."""
+    def begin_rollout(self, episodes_per_env: int) -> list[int | None] | None:
+        """
+        Make room for a rollout of ``episodes_per_env`` whole episodes per env: here, forget the last one.
+
+        :return: The seeds of a reset of every env the rollout must start with, or None when it may go on from
+            where the envs are
+        """
         self.reset()
+        return None
+
+    def reset_request(self) -> list[int | None] | None:
+        """Called after each step: the seeds of a reset of every env the rollout needs now, or None (here: never)."""
+        return None
+
+    def _groups(self) -> np.ndarray | None:
+        """(pos, n_envs): the group of every step, for baselines within groups; None when episodes are not grouped."""
+        return None
 
     def end_rollout(self, log_prob: LogProbFn) -> None:
         """
@@ -261,7 +275,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         if baseline is None:
             advantages = returns.copy()
         else:
-            advantages = baseline.advantages(returns, episode_ends, self.used, self.values[: self.pos])
+            advantages = baseline.advantages(returns, episode_ends, self.used, self.values[: self.pos], self._groups())
         if normalize_advantage:
             advantages[self.used] = normalize(advantages[self.used])
         # checked after the cast to float32, the precision the loss sees: a float64 return above 3.4e38 is inf there

@@ -50,9 +50,10 @@ class CarryingEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         self.skipping = np.zeros(self.n_envs, dtype=bool)
         self.n_dropped_steps = 0
 
-    def begin_rollout(self, episodes_per_env: int) -> None:
+    def begin_rollout(self, episodes_per_env: int) -> list[int | None] | None:
         """Start the rollout with the steps carried from the last one (:meth:`carry_unused`)."""
         self.carry_unused(max_episodes=CARRIED_ROLLOUTS * episodes_per_env)
+        return None
 
     def carry_unused(self, max_episodes: int) -> None:
         """

@@ -147,7 +147,9 @@ def check_arguments(
     max_grad_norm: float,
     batch_size: int | None,
     episode_length_limit: int,
-    carry_episodes: bool,
+    carry_episodes: bool | None,
+    group_size: int,
+    group_std_scaling: bool,
     use_sde: bool,
     sde_sample_freq: int,
     stats_window_size: int,
@@ -175,10 +177,12 @@ def check_arguments(
             use_baseline=False if use_baseline is None else use_baseline,
             bootstrap_truncated=bootstrap_truncated,
             normalize_advantage=normalize_advantage,
-            carry_episodes=carry_episodes,
+            carry_episodes=True if carry_episodes is None else carry_episodes,
+            group_std_scaling=group_std_scaling,
             use_sde=use_sde,
         ),
     )
+    check_groups(group_size, group_std_scaling, carry_episodes, n_episodes, baseline, use_baseline)
     if not is_integer(sde_sample_freq):
         raise ValueError(f"sde_sample_freq must be an integer (-1: once per rollout), got {sde_sample_freq!r}")
     resolved = resolve_baseline(baseline, use_baseline, n_episodes)
@@ -188,3 +192,52 @@ def check_arguments(
     if policy_kwargs is not None and "use_value_net" in policy_kwargs:
         raise ValueError("Do not pass use_value_net in policy_kwargs: REINFORCE sets it from use_baseline")
     return resolved
+
+
+def check_groups(
+    group_size: int,
+    group_std_scaling: bool,
+    carry_episodes: bool | None,
+    n_episodes: int,
+    baseline: str | None,
+    use_baseline: bool | None,
+) -> None:
+    """Raise a ValueError naming the argument that makes grouped rollouts (``group_size``) impossible."""
+    if not (is_integer(group_size) and group_size >= 1):
+        raise ValueError(f"group_size must be an integer >= 1 (1: episodes are not grouped), got {group_size!r}")
+    if group_size == 1:
+        if group_std_scaling:
+            raise ValueError("group_std_scaling=True scales advantages within groups: set group_size > 1")
+        return
+    if carry_episodes:
+        raise ValueError(
+            f"carry_episodes=True cannot be used with group_size={group_size}: every episode of a group starts from its "
+            "group's seeded reset, so no episode is carried (leave carry_episodes unset)"
+        )
+    if n_episodes % group_size != 0:
+        raise ValueError(f"n_episodes={n_episodes} must be a multiple of group_size={group_size} (whole groups)")
+    leave_one_out = baseline == "leave_one_out" or (baseline is None and use_baseline is None)
+    if group_std_scaling and not leave_one_out:
+        raise ValueError(
+            "group_std_scaling=True scales the leave-one-out advantages of a group: it needs baseline='leave_one_out'"
+        )
+
+
+def non_finite_observation_error(env_index: int, episode_step: int, num_timesteps: int) -> ValueError:
+    """The error of a NaN or infinite observation from env ``env_index`` after step ``episode_step`` of its episode."""
+    return ValueError(
+        f"The observation of env {env_index} is not finite (NaN or inf) after step {episode_step} of its episode "
+        f"(num_timesteps={num_timesteps}): no update was made. Wrap the env in "
+        "stable_baselines3.common.vec_env.VecCheckNan(env, raise_exception=True) to find the action or step that "
+        "produces it."
+    )
+
+
+def episode_too_long_error(env_index: int, episode_length_limit: int) -> RuntimeError:
+    """The error of an episode of env ``env_index`` that has run past ``episode_length_limit`` steps."""
+    return RuntimeError(
+        f"The episode of env {env_index} has run for more than episode_length_limit={episode_length_limit} steps "
+        "without ending: REINFORCE learns from whole episodes and waits for them to end. Give the env a time limit "
+        "(gymnasium.wrappers.TimeLimit, or max_episode_steps in gymnasium.make / make_vec_env's env_kwargs), or raise "
+        "episode_length_limit if its episodes really are that long. No update was made."
+    )

@@ -26,9 +26,20 @@ from sb3_reinforce.baselines import (
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
 from sb3_reinforce.callbacks import with_episodic_progress_bar
 from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
-from sb3_reinforce.checks import DEFAULT_EPISODE_LENGTH_LIMIT, check_arguments
+from sb3_reinforce.checks import (
+    DEFAULT_EPISODE_LENGTH_LIMIT,
+    check_arguments,
+    episode_too_long_error,
+    non_finite_observation_error,
+)
+from sb3_reinforce.groups import (
+    DictGroupedEpisodicRolloutBuffer,
+    GroupedEpisodicRolloutBuffer,
+    check_group_layout,
+    seeded_reset,
+)
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
-from sb3_reinforce.sampling import bootstrap_truncated_rewards, first_non_finite_env, sample_actions
+from sb3_reinforce.sampling import bootstrap_truncated_rewards, expected_rollout_steps, first_non_finite_env, sample_actions
 from sb3_reinforce.schedules import DEFAULT_LEARNING_RATE, StepsLinearSchedule, schedule_value
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
@@ -97,7 +108,16 @@ class REINFORCE(OnPolicyAlgorithm):
         for the next rollout instead of dropping them (up to one rollout's worth of whole episodes per env), and
         weight each episode partly played under earlier parameters by its likelihood ratio (importance sampling).
         With one env nothing is ever waited for, so it changes nothing there (the same parameters for a seed);
-        False drops those steps and resets the envs that are mid-episode at the next rollout's start
+        False drops those steps and resets the envs that are mid-episode at the next rollout's start. None
+        (default): True, except with ``group_size > 1``, where episodes cannot be carried
+    :param group_size: Number of episodes that start from the same reset seed and form a group (1: no groups). The
+        update's episodes form ``n_episodes / group_size`` groups, whose seeds come from the model's seeded
+        generator; with ``baseline="leave_one_out"`` (the default) each episode's baseline is the mean return of
+        the other episodes of its group (RLOO). Needs an env whose reset depends only on its seed
+        (:func:`~sb3_reinforce.groups.reset_is_reproducible`), ``n_envs`` a multiple or a divisor of
+        ``group_size`` and ``n_episodes`` a multiple of both
+    :param group_std_scaling: With groups and the leave-one-out baseline, also divide each group's advantages by the
+        standard deviation of its returns (GRPO's scaling, which weights the groups by difficulty)
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise
         (``Box`` actions only; ``log_std_init``, ``full_std``, ``use_expln`` and ``squash_output`` go in
         ``policy_kwargs``; a squashed action is rescaled to the bounds, an unsquashed one clipped to them)
@@ -150,7 +170,9 @@ class REINFORCE(OnPolicyAlgorithm):
         max_grad_norm: float = 0.5,
         batch_size: int | None = 4096,
         episode_length_limit: int = DEFAULT_EPISODE_LENGTH_LIMIT,
-        carry_episodes: bool = True,
+        carry_episodes: bool | None = None,
+        group_size: int = 1,
+        group_std_scaling: bool = False,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         stats_window_size: int = 100,
@@ -182,6 +204,8 @@ class REINFORCE(OnPolicyAlgorithm):
             batch_size=batch_size,
             episode_length_limit=episode_length_limit,
             carry_episodes=carry_episodes,
+            group_size=group_size,
+            group_std_scaling=group_std_scaling,
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
             stats_window_size=stats_window_size,
@@ -226,7 +250,10 @@ class REINFORCE(OnPolicyAlgorithm):
         self.normalize_advantage = normalize_advantage
         self.batch_size = batch_size
         self.episode_length_limit = episode_length_limit
-        self.carry_episodes = carry_episodes
+        # carrying keeps episodes that started anywhere: a grouped rollout starts every episode from a seeded reset
+        self.carry_episodes = group_size == 1 if carry_episodes is None else carry_episodes
+        self.group_size = group_size
+        self.group_std_scaling = group_std_scaling
         # num_timesteps when the last rollout started: the learning rate schedule's progress is taken there
         self._rollout_start_timesteps = 0
 
@@ -238,13 +265,17 @@ class REINFORCE(OnPolicyAlgorithm):
             raise ValueError(
                 f"REINFORCE needs a REINFORCEPolicy (MlpPolicy, CnnPolicy, MultiInputPolicy), got {self.policy_class}"
             )
-        # the variants of the algorithm, chosen once: the buffer (carrying episodes or not) and the baseline
+        # the variants of the algorithm, chosen once: the buffer (grouped, carrying episodes or not) and the baseline
         dict_obs = isinstance(self.observation_space, spaces.Dict)
-        if self.carry_episodes:
+        if self.group_size > 1:
+            check_group_layout(self.group_size, self.n_envs, self.episodes_per_env * self.n_envs)
+            self.rollout_buffer_class = DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer  # type: ignore[assignment]
+            self.rollout_buffer_kwargs = dict(group_size=self.group_size, seed=self.seed)
+        elif self.carry_episodes:
             self.rollout_buffer_class = DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer  # type: ignore[assignment]
         else:
             self.rollout_buffer_class = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer  # type: ignore[assignment]
-        self._baseline: Baseline = make_baseline(self.baseline, self.value_fit)
+        self._baseline: Baseline = make_baseline(self.baseline, self.value_fit, self.group_size, self.group_std_scaling)
 
         # the policy gets use_value_net from the baseline; the stored policy_kwargs stay the user's, so that
         # load(..., policy_kwargs=<the same kwargs>) matches them
@@ -256,7 +287,7 @@ class REINFORCE(OnPolicyAlgorithm):
             super()._setup_model()
         finally:
             self.policy_kwargs = user_policy_kwargs
-        self.n_steps = self._expected_rollout_steps()
+        self.n_steps = expected_rollout_steps(self.env, self.episodes_per_env, default=INITIAL_BUFFER_CAPACITY)
         self._baseline.setup(self)
         if self.n_episodes % self.n_envs != 0:
             warnings.warn(
@@ -264,20 +295,6 @@ class REINFORCE(OnPolicyAlgorithm):
                 f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
                 UserWarning,
             )
-
-    def _expected_rollout_steps(self) -> int:
-        """
-        Each env's steps in a rollout, before the first one is played: ``episodes_per_env`` episodes as long as the
-        env's time limit allows, or the buffer's initial capacity when the env has no time limit.
-        """
-        try:
-            spec = self.env.get_attr("spec", indices=0)[0] if self.env is not None else None
-        except AttributeError:
-            spec = None
-        max_episode_steps = getattr(spec, "max_episode_steps", None)
-        if max_episode_steps is None:
-            return INITIAL_BUFFER_CAPACITY
-        return self.episodes_per_env * int(max_episode_steps)
 
     @property
     def vf_optimizer(self) -> th.optim.Optimizer | None:
@@ -324,8 +341,11 @@ class REINFORCE(OnPolicyAlgorithm):
         self._rollout_start_timesteps = self.num_timesteps
         episodes_per_env = math.ceil(self.n_episodes / env.num_envs)
 
-        rollout_buffer.begin_rollout(episodes_per_env)
-        if not np.array_equal(~np.asarray(self._last_episode_starts, dtype=bool), rollout_buffer.in_flight):
+        reset_seeds = rollout_buffer.begin_rollout(episodes_per_env)
+        if reset_seeds is not None:
+            # a grouped rollout: every env starts from its group's seed
+            self._reset_all_envs(env, reset_seeds)
+        elif not np.array_equal(~np.asarray(self._last_episode_starts, dtype=bool), rollout_buffer.in_flight):
             # an episode is in flight from before the last update and its start is not in the buffer: it was
             # played by older parameters, so the envs start afresh
             self._reset_all_envs(env)
@@ -361,6 +381,11 @@ class REINFORCE(OnPolicyAlgorithm):
             rollout_buffer.add(self._last_obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
+            reset_seeds = rollout_buffer.reset_request()
+            if reset_seeds is not None:
+                # the next round of a grouped rollout: every env starts again, from its group's seed
+                self._reset_all_envs(env, reset_seeds)
+                episode_starts_at[:] = n_steps
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
                 self._check_episode_lengths(rollout_buffer, n_steps - episode_starts_at, episodes_per_env)
 
@@ -411,13 +436,16 @@ class REINFORCE(OnPolicyAlgorithm):
                 out.append(log_prob.cpu().numpy())
         return np.concatenate(out)
 
-    def _reset_all_envs(self, env: VecEnv) -> None:
-        """Reset every env to the start of a new episode (a new game under ``EpisodicLifeEnv``)."""
+    def _reset_all_envs(self, env: VecEnv, seeds: list[int | None] | None = None) -> None:
+        """
+        Reset every env to the start of a new episode (a new game under ``EpisodicLifeEnv``), env ``i`` with
+        ``seeds[i]`` when given.
+        """
         life_episodes = [index for index, wrapped in enumerate(env.env_is_wrapped(EpisodicLifeEnv)) if wrapped]
         if life_episodes:
             # EpisodicLifeEnv.reset() in the middle of a life only takes a no-op step: make it a real reset
             env.env_method("set_wrapper_attr", "was_real_done", True, indices=life_episodes)
-        self._last_obs = env.reset()  # type: ignore[assignment]
+        self._last_obs = env.reset() if seeds is None else seeded_reset(env, seeds)  # type: ignore[assignment]
         self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
 
     def _check_observations(
@@ -428,12 +456,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if bad_env is None:
             return
         self._drop_rollout(rollout_buffer)
-        raise ValueError(
-            f"The observation of env {bad_env} is not finite (NaN or inf) after step {episode_steps[bad_env]} of its "
-            f"episode (num_timesteps={self.num_timesteps}): no update was made. Wrap the env in "
-            "stable_baselines3.common.vec_env.VecCheckNan(env, raise_exception=True) to find the action or step "
-            "that produces it."
-        )
+        raise non_finite_observation_error(bad_env, int(episode_steps[bad_env]), self.num_timesteps)
 
     def _check_episode_lengths(
         self, rollout_buffer: EpisodicRolloutBuffer, episode_lengths: np.ndarray, episodes_per_env: int
@@ -444,12 +467,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if too_long.size == 0:
             return
         self._drop_rollout(rollout_buffer)
-        raise RuntimeError(
-            f"The episode of env {too_long[0]} has run for more than episode_length_limit={self.episode_length_limit} "
-            "steps without ending: REINFORCE learns from whole episodes and waits for them to end. Give the env a time "
-            "limit (gymnasium.wrappers.TimeLimit, or max_episode_steps in gymnasium.make / make_vec_env's env_kwargs), "
-            "or raise episode_length_limit if its episodes really are that long. No update was made."
-        )
+        raise episode_too_long_error(int(too_long[0]), self.episode_length_limit)
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         """SB3's callback, with a progress bar whose total follows a last rollout that runs past the budget."""

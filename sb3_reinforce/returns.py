@@ -85,6 +85,28 @@ def episodes_finished_before(episode_ends: np.ndarray) -> np.ndarray:
     return np.cumsum(ends, axis=0) - ends
 
 
+def _padded_episodes(
+    returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """
+    The used steps' returns laid out by episode and position in the episode.
+
+    :return: ``steps`` and ``envs`` of the used steps (column by column), ``episode`` and ``position`` of each
+        (shape (n_used,)), and ``padded`` (N, T_max): the returns of each episode by position, 0 after its end
+    """
+    # (n_used,) each, column by column: the steps of an episode are consecutive
+    envs, steps = np.nonzero(used.T)
+    n_episodes = int((episode_ends & used).sum())
+    ends = episode_ends[steps, envs]
+    # (n_used,): episode of each step, and its index t within the episode
+    episode = np.cumsum(ends) - ends
+    starts = np.flatnonzero(np.r_[True, ends[:-1]])
+    position = np.arange(len(steps)) - starts[episode]
+    padded = np.zeros((n_episodes, int(position.max(initial=-1)) + 1), dtype=np.float64)
+    padded[episode, position] = returns[steps, envs]
+    return steps, envs, episode, position, padded
+
+
 def leave_one_out_baseline(returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray) -> np.ndarray:
     """
     Leave-one-out baseline (Kool, van Hoof and Welling, 2019): step ``t`` of episode ``i`` gets the mean, over the
@@ -103,23 +125,54 @@ def leave_one_out_baseline(returns: np.ndarray, episode_ends: np.ndarray, used: 
     :return: shape (n_steps, n_envs), the baseline of every used step (0 elsewhere), float64
     :raises ValueError: with fewer than two episodes
     """
-    # (n_used,) each, column by column: the steps of an episode are consecutive
-    envs, steps = np.nonzero(used.T)
     n_episodes = int((episode_ends & used).sum())
     if n_episodes < 2:
         raise ValueError(f"The leave-one-out baseline needs at least 2 episodes per batch, got {n_episodes}")
-    ends = episode_ends[steps, envs]
-    # (n_used,): episode of each step, and its index t within the episode
-    episode = np.cumsum(ends) - ends
-    starts = np.flatnonzero(np.r_[True, ends[:-1]])
-    position = np.arange(len(steps)) - starts[episode]
-    # (N, T_max): the returns of each episode by time step, 0 after the episode's end
-    padded = np.zeros((n_episodes, int(position.max()) + 1), dtype=np.float64)
-    padded[episode, position] = returns[steps, envs]
+    steps, envs, episode, position, padded = _padded_episodes(returns, episode_ends, used)
     totals = padded.sum(axis=0)
     baseline = np.zeros(returns.shape, dtype=np.float64)
     baseline[steps, envs] = (totals[position] - padded[episode, position]) / (n_episodes - 1)
     return baseline
+
+
+def group_leave_one_out_baseline(
+    returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, groups: np.ndarray
+) -> np.ndarray:
+    """
+    :func:`leave_one_out_baseline` within each group: step ``t`` of episode ``i`` gets the mean return at step
+    ``t`` of the other episodes of its group (RLOO; Kool et al. 2019, Ahmadian et al. 2024).
+
+    :param returns: shape (n_steps, n_envs)
+    :param episode_ends: shape (n_steps, n_envs)
+    :param used: shape (n_steps, n_envs)
+    :param groups: shape (n_steps, n_envs), int: the group of every step (the same along an episode)
+    :return: shape (n_steps, n_envs), float64 (0 on unused steps)
+    :raises ValueError: when a group holds fewer than two episodes
+    """
+    baseline = np.zeros(returns.shape, dtype=np.float64)
+    for group in np.unique(groups[used]):
+        in_group = used & (groups == group)
+        baseline[in_group] = leave_one_out_baseline(returns, episode_ends, in_group)[in_group]
+    return baseline
+
+
+def group_std(returns: np.ndarray, episode_ends: np.ndarray, used: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """
+    The standard deviation, over the episodes of each group, of their return at the same step ``t`` (0 after an
+    episode's end): GRPO's scale (Shao et al. 2024), per step.
+
+    :param returns: shape (n_steps, n_envs)
+    :param episode_ends: shape (n_steps, n_envs)
+    :param used: shape (n_steps, n_envs)
+    :param groups: shape (n_steps, n_envs), int
+    :return: shape (n_steps, n_envs), float64 (0 on unused steps)
+    """
+    scale = np.zeros(returns.shape, dtype=np.float64)
+    for group in np.unique(groups[used]):
+        in_group = used & (groups == group)
+        steps, envs, _, position, padded = _padded_episodes(returns, episode_ends, in_group)
+        scale[steps, envs] = padded.std(axis=0)[position]
+    return scale
 
 
 def normalize(values: np.ndarray, eps: float = 1e-8) -> np.ndarray:

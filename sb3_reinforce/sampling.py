@@ -58,6 +58,19 @@ def sample_actions(
     return actions, env_actions, values
 
 
+def expected_rollout_steps(env: VecEnv | None, episodes_per_env: int, default: int) -> int:
+    """
+    Each env's steps in a rollout before the first one is played: ``episodes_per_env`` episodes as long as the
+    env's time limit allows, or ``default`` when the env has no time limit (or there is no env).
+    """
+    try:
+        spec = env.get_attr("spec", indices=0)[0] if env is not None else None
+    except AttributeError:
+        spec = None
+    max_episode_steps = getattr(spec, "max_episode_steps", None)
+    return default if max_episode_steps is None else episodes_per_env * int(max_episode_steps)
+
+
 def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:
     """The index of the first env whose floating-point observation holds a NaN or inf, or None."""
     for part in obs.values() if isinstance(obs, dict) else [obs]:
