@@ -21,8 +21,16 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import nn
 
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer, check_group_layout
 from sb3_reinforce.reinforce import REINFORCE
-from sb3_reinforce.returns import discounted_returns_to_go, leave_one_out_baseline, normalize, whole_episode_returns
+from sb3_reinforce.returns import (
+    discounted_returns_to_go,
+    group_leave_one_out_baseline,
+    group_std,
+    leave_one_out_baseline,
+    normalize,
+    whole_episode_returns,
+)
 from sb3_reinforce.sampling import play_episodes
 
 #: Every estimator :func:`gradient_statistics` knows, in the order of the lecture: the weight ``A_t`` of
@@ -36,6 +44,14 @@ from sb3_reinforce.sampling import play_episodes
 #: - ``"leave_one_out"``: ``G_t`` minus the mean return of the batch's other episodes at the same step
 #:   (:func:`~sb3_reinforce.returns.leave_one_out_baseline`).
 ESTIMATORS = ("return", "reward_to_go", "batch_baseline", "normalized", "value_baseline", "leave_one_out")
+
+#: The estimators of grouped batches (``group_size > 1``), whose episodes start in groups from one reset seed:
+#:
+#: - ``"group_leave_one_out"``: ``G_t`` minus the mean return at step ``t`` of the other episodes of the group
+#:   (RLOO; :func:`~sb3_reinforce.returns.group_leave_one_out_baseline`),
+#: - ``"group_std_scaled"``: the same divided by the group's standard deviation of those returns (GRPO's scaling,
+#:   :func:`~sb3_reinforce.returns.group_std`), which reweights the groups and so changes the expected direction.
+GROUP_ESTIMATORS = ("group_leave_one_out", "group_std_scaled")
 
 # Module names of the value-function parts of a REINFORCEPolicy: their parameters are not policy parameters.
 _VALUE_MODULES = ("value_net.", "mlp_extractor.value_net.", "vf_features_extractor.")
@@ -124,6 +140,8 @@ class _Batch:
     undiscounted_returns: np.ndarray  # (n_episodes,)
     n_episodes: int
     leave_one_out: np.ndarray  # (n_used,), the leave-one-out baseline of the returns-to-go, float64
+    group_leave_one_out: np.ndarray | None = None  # (n_used,), within the step's group (grouped batches only)
+    group_scale: np.ndarray | None = None  # (n_used,), the group's std of the returns-to-go (grouped batches only)
 
 
 def policy_parameters(model: REINFORCE) -> list[nn.Parameter]:
@@ -145,6 +163,7 @@ def gradient_statistics(
     n_value_batches: int = 16,
     value_fit_steps: int = 500,
     seed: int | None = None,
+    group_size: int = 1,
 ) -> GradientStatistics:
     """
     Sample ``n_batches`` independent batches of ``n_episodes`` whole episodes with the model's current policy and
@@ -184,13 +203,21 @@ def gradient_statistics(
     :param env: Env the batches are played in (default: a copy of the model's env)
     :param n_value_batches: Number of batches the learned baseline is fitted on
     :param value_fit_steps: Adam steps of the value fit (minibatches of 4096 steps)
-    :param seed: Seed of the diagnostic env and of torch's random generator inside the call
+    :param seed: Seed of the diagnostic env, of the groups' reset seeds and of torch's random generator inside the
+        call
+    :param group_size: Play every batch in groups of ``group_size`` episodes that start from one reset seed (as
+        ``REINFORCE(group_size=...)`` does), which adds :data:`GROUP_ESTIMATORS` to the default estimators; all
+        estimators are then measured on the same grouped batches
     :return: The statistics of every estimator
     """
     estimators = tuple(estimators)
+    known = ESTIMATORS + (GROUP_ESTIMATORS if group_size > 1 else ())
+    if group_size > 1 and estimators == ESTIMATORS:
+        estimators = known
     for name in (*estimators, reference_estimator):
-        if name not in ESTIMATORS:
-            raise ValueError(f"Unknown estimator {name!r}: choose among {ESTIMATORS}")
+        if name not in known:
+            hint = " (the group estimators need group_size > 1)" if name in GROUP_ESTIMATORS else ""
+            raise ValueError(f"Unknown estimator {name!r}: choose among {known}{hint}")
     if n_batches < 2:
         raise ValueError(f"n_batches must be >= 2 to measure a variance, got {n_batches}")
     if n_reference_batches < 0 or n_value_batches < 1:
@@ -200,6 +227,9 @@ def gradient_statistics(
     diagnostic_env = _make_diagnostic_env(model, env, seed)
     n_episodes = model.n_episodes if n_episodes is None else n_episodes
     episodes_per_env = -(-n_episodes // diagnostic_env.num_envs)
+    if group_size > 1:
+        check_group_layout(group_size, diagnostic_env.num_envs, episodes_per_env * diagnostic_env.num_envs)
+    buffer = _diagnostic_buffer(model, diagnostic_env, group_size, seed)
     if episodes_per_env * diagnostic_env.num_envs < 2 and "leave_one_out" in (*estimators, reference_estimator):
         if reference_estimator == "leave_one_out" or tuple(estimators) != ESTIMATORS:
             raise ValueError("The leave_one_out estimator needs at least 2 episodes per batch")
@@ -216,7 +246,7 @@ def gradient_statistics(
             th.manual_seed(seed)
 
         def play() -> _Batch:
-            return _collect_batch(model, diagnostic_env, episodes_per_env)
+            return _collect_batch(model, diagnostic_env, buffer, episodes_per_env)
 
         value_fn = None
         if "value_baseline" in (*estimators, reference_estimator):
@@ -289,14 +319,19 @@ def _make_diagnostic_env(model: REINFORCE, env: VecEnv | str | None, seed: int |
     return env
 
 
-def _collect_batch(model: REINFORCE, env: VecEnv, episodes_per_env: int) -> _Batch:
-    """Play one batch of whole episodes from a reset of ``env`` with the model's policy, in a fresh buffer."""
+def _diagnostic_buffer(model: REINFORCE, env: VecEnv, group_size: int, seed: int | None) -> EpisodicRolloutBuffer:
+    """A buffer for the diagnostic batches: grouped when ``group_size > 1`` (its seeds drawn from ``seed``)."""
     kwargs: dict[str, Any] = dict(device=model.device, gamma=model.gamma, n_envs=env.num_envs)
-    buffer: EpisodicRolloutBuffer
-    if isinstance(model.observation_space, spaces.Dict):
-        buffer = DictEpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
-    else:
-        buffer = EpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
+    dict_obs = isinstance(model.observation_space, spaces.Dict)
+    if group_size > 1:
+        grouped = DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer
+        return grouped(256, model.observation_space, model.action_space, group_size=group_size, seed=seed, **kwargs)
+    plain = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer
+    return plain(256, model.observation_space, model.action_space, **kwargs)
+
+
+def _collect_batch(model: REINFORCE, env: VecEnv, buffer: EpisodicRolloutBuffer, episodes_per_env: int) -> _Batch:
+    """Play one batch of whole episodes from a reset of ``env`` with the model's policy into ``buffer``."""
     gamma_bootstrap = model.gamma if model.bootstrap_truncated else None
     play_episodes(model.policy, env, buffer, episodes_per_env, gamma_bootstrap, model.sde_sample_freq)
     buffer.compute_returns_and_advantage(episodes_per_env=episodes_per_env)
@@ -310,6 +345,8 @@ def _collect_batch(model: REINFORCE, env: VecEnv, episodes_per_env: int) -> _Bat
     # boolean indexing of a (n_steps, n_envs) array is row-major: the order of buffer.get
     undiscounted = whole_episode_returns(rewards, episode_ends, 1.0)[episode_ends & used]
     returns_to_go = discounted_returns_to_go(rewards, episode_ends, model.gamma)
+    groups = buffer._groups()
+    by_group = (returns_to_go, episode_ends, used, groups)
     return _Batch(
         observations=samples.observations,
         actions=actions,
@@ -323,6 +360,8 @@ def _collect_batch(model: REINFORCE, env: VecEnv, episodes_per_env: int) -> _Bat
         episode_returns=whole_episode_returns(rewards, episode_ends, model.gamma)[used],
         undiscounted_returns=undiscounted,
         n_episodes=buffer.n_episodes,
+        group_leave_one_out=None if groups is None else group_leave_one_out_baseline(*by_group)[used],
+        group_scale=None if groups is None else group_std(*by_group)[used],
     )
 
 
@@ -338,6 +377,10 @@ def _weights(name: str, batch: _Batch, values: np.ndarray | None) -> np.ndarray:
         return normalize(batch.returns_to_go)
     if name == "leave_one_out":
         return batch.returns_to_go - batch.leave_one_out
+    if name in GROUP_ESTIMATORS:
+        assert batch.group_leave_one_out is not None and batch.group_scale is not None
+        advantages = batch.returns_to_go - batch.group_leave_one_out
+        return advantages / (batch.group_scale + 1e-8) if name == "group_std_scaled" else advantages
     assert values is not None
     return batch.returns_to_go - values
 

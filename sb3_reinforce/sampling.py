@@ -14,6 +14,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce.buffers import EpisodicRolloutBuffer
+from sb3_reinforce.groups import seeded_reset
 from sb3_reinforce.policies import REINFORCEPolicy
 
 
@@ -121,7 +122,8 @@ def play_episodes(
     """
     From a reset of ``env``, play ``episodes_per_env`` whole episodes in each of its envs with ``policy`` and
     fill ``buffer`` (reset first): the rollout ``REINFORCE`` would collect, without training, callbacks or
-    logging. The policy's gSDE exploration matrices are drawn afresh for it and restored afterwards.
+    logging. A grouped buffer (:class:`~sb3_reinforce.groups.GroupedEpisodicRolloutBuffer`) gets its rounds of
+    seeded resets. The policy's gSDE exploration matrices are drawn afresh for it and restored afterwards.
 
     :param policy: The policy that plays
     :param env: The env it plays in
@@ -133,8 +135,8 @@ def play_episodes(
         at the start), as ``REINFORCE`` does
     """
     policy.set_training_mode(False)
-    buffer.reset()
-    obs = env.reset()
+    seeds = buffer.begin_rollout(episodes_per_env)
+    obs = env.reset() if seeds is None else seeded_reset(env, seeds)
     with kept_exploration_noise(policy):
         if policy.use_sde:
             policy.reset_noise(env.num_envs)
@@ -149,3 +151,6 @@ def play_episodes(
                 rewards = bootstrap_truncated_rewards(policy, rewards, dones, infos, gamma_bootstrap)
             buffer.add(obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
             obs = new_obs
+            seeds = buffer.reset_request()  # the next round of a grouped rollout
+            if seeds is not None:
+                obs = seeded_reset(env, seeds)

@@ -183,3 +183,16 @@ def test_group_baseline_and_scale_against_hand_computed_values():
     np.testing.assert_allclose(
         group_leave_one_out_baseline(returns, ends, used, np.zeros((2, 2), dtype=int)), [[5.0, 2.0], [0.0, 0.0]]
     )
+
+
+def test_diagnostics_measure_grouped_against_ungrouped_baselines():
+    from sb3_reinforce.diagnostics import gradient_statistics
+
+    env = DummyVecEnv([StartStateBanditEnv for _ in range(16)])
+    model = bandit_model(group_size=1)
+    kwargs = dict(n_batches=100, env=env, n_reference_batches=50, seed=0)
+    stats = gradient_statistics(model, group_size=4, estimators=("leave_one_out", "group_leave_one_out"), **kwargs)
+    assert stats["group_leave_one_out"].variance < 0.05 * stats["leave_one_out"].variance
+    assert stats["group_leave_one_out"].snr > 3 * stats["leave_one_out"].snr
+    with pytest.raises(ValueError, match="the group estimators need group_size > 1"):
+        gradient_statistics(model, estimators=("group_leave_one_out",), **kwargs)
