@@ -126,3 +126,19 @@ class GaussianBanditEnv(gym.Env):
     def step(self, action):
         reward = -float((np.asarray(action).item() - self.optimum) ** 2)
         return np.ones(1, dtype=np.float32), reward, True, False, {}
+
+
+class HugeRewardEnv(gym.Env):
+    """Two-step episodes paying 3e38 per step: finite in float32, but the return (6e38) is not."""
+
+    observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(2, dtype=np.float32), 3e38, self.t >= 2, False, {}

@@ -1,6 +1,7 @@
 """Seeded learning runs: REINFORCE must actually solve small tasks."""
 
 import numpy as np
+import pytest
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -8,6 +9,7 @@ from sb3_reinforce import REINFORCE
 from tests.envs import GaussianBanditEnv
 
 
+@pytest.mark.slow
 def test_default_reinforce_solves_cartpole_within_100k_steps():
     model = REINFORCE("MlpPolicy", "CartPole-v1", seed=0, device="cpu")
     model.learn(100_000)

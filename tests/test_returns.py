@@ -1,8 +1,13 @@
-"""Returns-to-go, whole-episode returns and the episode mask, against hand-computed values and a reference loop."""
+"""Returns-to-go, whole-episode returns, the episode mask, the leave-one-out baseline and normalisation, against
+hand-computed values and reference loops; then the returns a rollout stores on a tiny env, in closed form."""
 
 import numpy as np
 import pytest
+import torch as th
+from gymnasium.wrappers import TimeLimit
+from stable_baselines3.common.env_util import make_vec_env
 
+from sb3_reinforce import REINFORCE
 from sb3_reinforce.returns import (
     discounted_returns_to_go,
     first_episodes_mask,
@@ -10,6 +15,11 @@ from sb3_reinforce.returns import (
     normalize,
     whole_episode_returns,
 )
+from tests.conftest import one_rollout
+from tests.envs import ConstantRewardEnv
+
+# ---------------------------------------------------------------------------------------------------------------
+# Returns-to-go and whole-episode returns
 
 
 def reference_returns(rewards: np.ndarray, ends: np.ndarray, gamma: float, reward_to_go: bool = True) -> np.ndarray:
@@ -148,3 +158,46 @@ def test_leave_one_out_matches_reference_loop_on_random_data():
 def test_leave_one_out_needs_two_episodes():
     with pytest.raises(ValueError, match="at least 2 episodes"):
         leave_one_out_baseline(np.ones((3, 1)), np.array([[False], [False], [True]]), np.ones((3, 1), dtype=bool))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The returns of a rollout, in closed form: reward 1 per step, episodes of 5 steps (a time limit), gamma 0.5
+
+
+def test_truncation_is_not_bootstrapped_without_baseline():
+    def make_env():
+        return TimeLimit(ConstantRewardEnv(), max_episode_steps=5)
+
+    model = REINFORCE("MlpPolicy", make_vec_env(make_env, seed=0), n_episodes=1, gamma=0.5, seed=0, device="cpu")
+    one_rollout(model)
+    np.testing.assert_allclose(model.rollout_buffer.returns[:5, 0], [1.9375, 1.875, 1.75, 1.5, 1.0])
+
+
+def test_bootstrap_truncated_adds_discounted_value():
+    def make_env():
+        return TimeLimit(ConstantRewardEnv(), max_episode_steps=5)
+
+    model = REINFORCE(
+        "MlpPolicy",
+        make_vec_env(make_env, seed=0),
+        n_episodes=1,
+        gamma=0.5,
+        use_baseline=True,
+        bootstrap_truncated=True,
+        seed=0,
+        device="cpu",
+    )
+    with th.no_grad():
+        v_final = float(model.policy.predict_values(th.tensor([[0.5, -0.5]])).item())
+    one_rollout(model)
+    assert model.rollout_buffer.returns[4, 0] == pytest.approx(1.0 + 0.5 * v_final, rel=1e-5)
+
+
+def test_reward_to_go_false_weights_every_step_by_the_episode_return():
+    env = make_vec_env(lambda: TimeLimit(ConstantRewardEnv(), max_episode_steps=5), seed=0)
+    model = REINFORCE(
+        "MlpPolicy", env, n_episodes=2, gamma=0.5, reward_to_go=False, baseline="none", normalize_advantage=False, device="cpu"
+    )
+    one_rollout(model)
+    np.testing.assert_allclose(model.rollout_buffer.advantages[:10, 0], 1.9375)
+    np.testing.assert_allclose(model.rollout_buffer.returns[:10, 0], 1.9375)

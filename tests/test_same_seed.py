@@ -4,6 +4,8 @@ Same seed, same parameters: short seeded runs of the main configurations end wit
 the algorithm's behaviour must regenerate them on purpose::
 
     python -m tests.test_same_seed
+
+Two runs with the same seed in one process end with identical parameters, too.
 """
 
 from pathlib import Path
@@ -15,6 +17,7 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
+from tests.conftest import params_of
 
 REFERENCE = Path(__file__).parent / "data" / "same_seed_params.npz"
 TIMESTEPS = 3_000
@@ -52,6 +55,16 @@ def test_seeded_run_ends_with_the_recorded_parameters(name: str) -> None:
     assert sorted(actual) == sorted(expected)
     for key, value in expected.items():
         np.testing.assert_allclose(actual[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_same_seed_gives_identical_parameters():
+    runs = []
+    for _ in range(2):
+        model = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=7), use_baseline=True, seed=7, device="cpu")
+        model.learn(3_000)
+        runs.append(params_of(model))
+    for name in runs[0]:
+        assert th.equal(runs[0][name], runs[1][name]), name
 
 
 if __name__ == "__main__":

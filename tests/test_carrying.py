@@ -5,41 +5,12 @@ import functools
 import math
 
 import numpy as np
-import pytest
 import torch as th
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
+from tests.conftest import UsedSteps, collect
 from tests.envs import RandomLengthEnv, RandomRewardEnv
-
-
-class UsedSteps(BaseCallback):
-    """Episode lengths, used, carried and dropped steps of every rollout."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lengths: list[int] = []
-        self.used = self.carried = self.dropped = 0
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        buffer = self.model.rollout_buffer
-        self.lengths.extend(buffer.episode_lengths.tolist())
-        self.used += buffer.n_used_steps
-        statistics = buffer.rollout_statistics()  # what the rollout logs as rollout/carried_steps, unused_steps
-        self.carried += statistics.get("carried_steps", 0)
-        self.dropped += statistics["unused_steps"]
-
-
-def collect(model: REINFORCE) -> None:
-    """One rollout without an update (the first call sets the model up for learning)."""
-    if model._last_obs is None:
-        model._setup_learn(total_timesteps=1, callback=None)
-    _, callback = model._setup_learn(total_timesteps=1, callback=None, reset_num_timesteps=False)
-    assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
 
 
 def test_carrying_uses_most_steps_and_keeps_the_batch_unbiased():
@@ -118,7 +89,7 @@ def test_carried_episodes_enter_the_loss_with_their_weight(monkeypatch):
             env,
             n_episodes=2,
             use_baseline=True,
-            value_fit="joint",  # the value loss in the same step (the separate fit: tests/test_value_fit.py)
+            value_fit="joint",  # the value loss in the same step (the separate fit: tests/test_baselines.py)
             normalize_advantage=False,
             carry_episodes=True,
             max_grad_norm=math.inf,
@@ -132,18 +103,6 @@ def test_carried_episodes_enter_the_loss_with_their_weight(monkeypatch):
         model.train()
         grads.append(th.cat([p.grad.flatten() for p in model.policy.parameters()]))
     th.testing.assert_close(grads[1], 2 * grads[0], rtol=1e-4, atol=1e-7)
-
-
-@pytest.mark.parametrize("n_envs", [1, 3])
-def test_carrying_trains_saves_loads_and_continues(n_envs, tmp_path):
-    env = make_vec_env(RandomLengthEnv, n_envs=n_envs, seed=0, env_kwargs=dict(max_length=10))
-    model = REINFORCE("MlpPolicy", env, n_episodes=3, carry_episodes=True, seed=0, device="cpu").learn(600)
-    model.save(tmp_path / "model")
-    loaded = REINFORCE.load(tmp_path / "model", env=env, device="cpu")
-    assert loaded.carry_episodes
-    recorder = UsedSteps()
-    loaded.learn(600, callback=recorder, reset_num_timesteps=False)  # the buffer is new: the envs start afresh
-    assert recorder.used > 0 and loaded._n_updates > model._n_updates
 
 
 def test_carrying_is_the_default_and_changes_nothing_with_one_env():

@@ -1,4 +1,5 @@
-"""The value baseline fitted on its own (value_fit="separate") against the joint step (value_fit="joint")."""
+"""The baselines through the algorithm: leave-one-out advantages, and the value network, fitted on its own
+(value_fit="separate") or in the policy's step (value_fit="joint")."""
 
 import numpy as np
 import pytest
@@ -9,12 +10,70 @@ from stable_baselines3.common.envs import FakeImageEnv
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.baselines import JointValueBaseline, ValueBaseline
-from tests.envs import RandomRewardEnv
+from tests.conftest import assert_params_changed, one_rollout, params_of, random_reward_model
+from tests.envs import ConstantRewardEnv, RandomLengthEnv
+
+# ---------------------------------------------------------------------------------------------------------------
+# Leave-one-out
 
 
-def _random_reward_model(**kwargs) -> REINFORCE:
-    env = make_vec_env(lambda: TimeLimit(RandomRewardEnv(), max_episode_steps=20), n_envs=2, seed=0)
-    return REINFORCE("MlpPolicy", env, n_episodes=4, seed=0, device="cpu", **kwargs)
+def test_leave_one_out_baseline_through_the_algorithm():
+    from sb3_reinforce.returns import discounted_returns_to_go, leave_one_out_baseline
+
+    env = make_vec_env(RandomLengthEnv, n_envs=2, seed=0, env_kwargs=dict(max_length=6))
+    model = REINFORCE(
+        "MlpPolicy", env, baseline="leave_one_out", n_episodes=4, normalize_advantage=False, gamma=0.9, seed=0, device="cpu"
+    )
+    assert model.policy.value_net is None and not model.use_baseline
+    one_rollout(model)
+    buffer = model.rollout_buffer
+    rows = slice(0, buffer.pos)
+    returns = discounted_returns_to_go(buffer.rewards[rows], buffer.episode_ends[rows], 0.9)
+    expected = returns - leave_one_out_baseline(returns, buffer.episode_ends[rows], buffer.used)
+    np.testing.assert_allclose(buffer.advantages[buffer.used], expected[buffer.used], rtol=1e-5)
+    assert not np.allclose(buffer.advantages[buffer.used], buffer.returns[buffer.used])
+    before = params_of(model)
+    model.train()
+    assert_params_changed(before, model)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The value network learns the returns, whatever its architecture and fit
+
+
+@pytest.mark.parametrize("value_fit", ["separate", "joint"])
+@pytest.mark.parametrize("net_arch", [[32], dict(pi=[32], vf=[16])])
+@pytest.mark.parametrize("share", [True, False])
+def test_value_loss_falls_on_a_fixed_return_task(net_arch, share, value_fit):
+    def make_env():
+        return TimeLimit(ConstantRewardEnv(), max_episode_steps=1)  # every return is exactly 1
+
+    model = REINFORCE(
+        "MlpPolicy",
+        make_vec_env(make_env, n_envs=2, seed=0),
+        n_episodes=4,
+        use_baseline=True,
+        value_fit=value_fit,
+        learning_rate=1e-2,
+        vf_learning_rate=1e-2,
+        policy_kwargs=dict(net_arch=net_arch, share_features_extractor=share),
+        seed=0,
+        device="cpu",
+    )
+    obs = th.tensor([[0.5, -0.5]])
+
+    def value_error() -> float:
+        with th.no_grad():
+            return float((model.policy.predict_values(obs) - 1.0).pow(2).item())
+
+    before = value_error()
+    model.learn(400)
+    assert value_error() < 0.1 * before
+    assert not share or model.policy.vf_features_extractor is model.policy.pi_features_extractor
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The value fit: separate (its own optimizer, after the policy's step) or joint (in the policy's step)
 
 
 def _collect(model: REINFORCE) -> None:
@@ -37,21 +96,21 @@ def _actor_parameters(model: REINFORCE) -> list[th.nn.Parameter]:
 
 
 def test_value_baseline_is_fitted_separately_by_default():
-    model = _random_reward_model(baseline="value")
+    model = random_reward_model(baseline="value")
     assert model.value_fit == "separate"
     assert type(model._baseline) is ValueBaseline
     assert isinstance(model.vf_optimizer, th.optim.Adam)
     optimized = {id(param) for group in model.vf_optimizer.param_groups for param in group["params"]}
     assert optimized == {id(param) for param in model.policy.value_parameters()}
     assert model.vf_optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
-    assert _random_reward_model(use_baseline=True).value_fit == "separate"
-    joint = _random_reward_model(baseline="value", value_fit="joint")
+    assert random_reward_model(use_baseline=True).value_fit == "separate"
+    joint = random_reward_model(baseline="value", value_fit="joint")
     assert joint.vf_optimizer is None and type(joint._baseline) is JointValueBaseline
 
 
 def test_policy_step_leaves_the_value_network_alone():
     """With value_fit="separate" the policy's step has no value term: V changes only in the value fit."""
-    model = _random_reward_model(baseline="value")
+    model = random_reward_model(baseline="value")
     _collect(model)
     value_before = _snapshot(model.policy.value_parameters())
     actor_before = _snapshot(_actor_parameters(model))
@@ -62,7 +121,7 @@ def test_policy_step_leaves_the_value_network_alone():
 
 
 def test_joint_step_changes_the_value_network():
-    model = _random_reward_model(baseline="value", value_fit="joint")
+    model = random_reward_model(baseline="value", value_fit="joint")
     _collect(model)
     value_before = _snapshot(model.policy.value_parameters())
     model.train()
@@ -70,7 +129,7 @@ def test_joint_step_changes_the_value_network():
 
 
 def test_value_fit_trains_only_the_value_network_and_fits_the_returns():
-    model = _random_reward_model(baseline="value", vf_n_epochs=50, vf_batch_size=16, vf_learning_rate=1e-2)
+    model = random_reward_model(baseline="value", vf_n_epochs=50, vf_batch_size=16, vf_learning_rate=1e-2)
     _collect(model)
     buffer = model.rollout_buffer
     steps, envs = np.nonzero(buffer.used)
@@ -116,7 +175,7 @@ def test_value_fit_leaves_a_shared_features_extractor_to_the_policy():
 
 def test_advantages_use_the_value_from_before_the_fit():
     """A batch's advantages are G - V(s) with V as it was when the batch was played (fitted on earlier batches)."""
-    model = _random_reward_model(baseline="value", normalize_advantage=False)
+    model = random_reward_model(baseline="value", normalize_advantage=False)
     model.learn(200)  # V fitted on a few batches
     _collect(model)
     buffer = model.rollout_buffer
@@ -131,61 +190,11 @@ def test_advantages_use_the_value_from_before_the_fit():
     np.testing.assert_allclose(buffer.advantages[steps, envs], buffer.returns[steps, envs] - values_now, atol=1e-5)
 
 
-def test_value_learning_rate_schedule_and_logged_keys(tmp_path):
-    from stable_baselines3.common.logger import configure
-
-    model = _random_reward_model(baseline="value", vf_learning_rate=lambda progress: 1e-2 * progress)
-    model.set_logger(configure(str(tmp_path), ["csv"]))
-    model.learn(400)
-    import pandas
-
-    log = pandas.read_csv(tmp_path / "progress.csv")
-    assert {"train/value_loss", "train/vf_learning_rate", "train/explained_variance"} <= set(log.columns)
-    rates = log["train/vf_learning_rate"].dropna().to_numpy()
-    assert rates[0] == pytest.approx(1e-2) and np.all(np.diff(rates) < 0)
-    # the schedule read at the last update's rollout start (the log is written before each update)
-    assert model.vf_optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * model._current_progress_remaining)
-
-
-def test_save_load_keeps_the_value_optimizer(tmp_path):
-    model = _random_reward_model(baseline="value")
-    model.learn(300)
-    model.save(tmp_path / "model.zip")
-    loaded = REINFORCE.load(tmp_path / "model.zip", device="cpu")
-    assert loaded.value_fit == "separate" and loaded.vf_optimizer is not None
-    saved_state = model.vf_optimizer.state_dict()["state"]
-    loaded_state = loaded.vf_optimizer.state_dict()["state"]
-    assert saved_state.keys() == loaded_state.keys() and len(saved_state) > 0
-    for key in saved_state:
-        assert th.equal(saved_state[key]["exp_avg"], loaded_state[key]["exp_avg"])
-    loaded.set_env(model.env)
-    loaded.learn(100)
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(baseline="none", value_fit="separate"), "value_fit"),
-        (dict(baseline="leave_one_out", value_fit="joint"), "value_fit"),
-        (dict(baseline="value", value_fit="both"), "value_fit"),
-        (dict(baseline="value", vf_learning_rate=0.0), "vf_learning_rate"),
-        (dict(baseline="value", vf_learning_rate="1e-3"), "vf_learning_rate"),
-        (dict(baseline="value", vf_learning_rate=True), "vf_learning_rate"),
-        (dict(baseline="value", vf_learning_rate=float("inf")), "vf_learning_rate"),
-        (dict(baseline="value", vf_n_epochs=0), "vf_n_epochs"),
-        (dict(baseline="value", vf_batch_size=2.5), "vf_batch_size"),
-    ],
-)
-def test_invalid_value_fit_arguments_name_the_parameter(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        _random_reward_model(**kwargs)
-
-
 def test_value_fit_weights_each_step():
     """The value loss multiplies each step by its weight (importance weights of carried episodes): weight 0 on
     every step leaves V as it is, weight 1 changes it."""
     for weight, changes in ((0.0, False), (1.0, True)):
-        model = _random_reward_model(baseline="value")
+        model = random_reward_model(baseline="value")
         _collect(model)
         model.rollout_buffer.weights = np.full_like(model.rollout_buffer.weights, weight)
         value_before = _snapshot(model.policy.value_parameters())
@@ -194,7 +203,7 @@ def test_value_fit_weights_each_step():
 
 
 def test_non_finite_value_loss_raises_and_leaves_the_value_network():
-    model = _random_reward_model(baseline="value")
+    model = random_reward_model(baseline="value")
     _collect(model)
     model.rollout_buffer.returns[:] = np.nan
     value_before = _snapshot(model.policy.value_parameters())
