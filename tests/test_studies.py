@@ -135,3 +135,17 @@ def test_why_behind_reads_benchmark_runs(tmp_path):
         assert reinforce[key]["n_episodes"] == int(key.split("_")[1])
         assert set(reinforce[key]["estimators"]) == {"reward_to_go", "value_baseline"}
     assert f"| reinforce | {1600 // steps_per_update} | {steps_per_update} |" in output.read_text()
+
+
+def test_sequence_task_quick_mode_writes_table_and_figure_and_resumes(tmp_path, capsys):
+    main = load_script("sequence_task").main
+    argv = ["--quick", "--output", str(tmp_path)]
+    main(argv)
+    table = (tmp_path / "sequence_task.md").read_text()
+    for variant in ("grouped leave-one-out (RLOO)", "grouped, std-scaled (GRPO)", "batch leave-one-out", "no baseline"):
+        assert f"| {variant} |" in table
+    assert (tmp_path / "sequence_task.png").stat().st_size > 1000
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 10
+    capsys.readouterr()
+    main(argv)
+    assert " 0 to run" in capsys.readouterr().out
