@@ -74,5 +74,36 @@ class ReverseDigitsEnv(gym.Env):
         return self._obs(), float(correct), True, False, {"is_success": correct}
 
 
-if "ReverseDigits-v0" not in gym.registry:
-    gym.register("ReverseDigits-v0", entry_point=ReverseDigitsEnv)
+class StartStateBanditEnv(gym.Env):
+    """
+    One-step episodes whose start state dominates the reward: ``s`` is uniform on ``{0, ..., n_states - 1}`` at
+    reset (one-hot observation), there are two actions, and the reward is ``10 s + [a == s mod 2]``. The best
+    action is worth 1 in every state, while the start state moves the return by up to ``10 (n_states - 1)``.
+
+    :param n_states: Number of start states
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, n_states: int = 4):
+        self.n_states = n_states
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(n_states,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.state = 0
+
+    def _obs(self) -> np.ndarray:
+        return np.eye(self.n_states, dtype=np.float32)[self.state]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.state = int(self.np_random.integers(self.n_states))
+        return self._obs(), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        reward = 10.0 * self.state + float(int(action) == self.state % 2)
+        return self._obs(), reward, True, False, {}
+
+
+for _env_id, _entry_point in (("ReverseDigits-v0", ReverseDigitsEnv), ("StartStateBandit-v0", StartStateBanditEnv)):
+    if _env_id not in gym.registry:
+        gym.register(_env_id, entry_point=_entry_point)

@@ -2,36 +2,16 @@
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from sb3_reinforce import REINFORCE
+from sb3_reinforce.envs import StartStateBanditEnv
 from sb3_reinforce.groups import GroupedEpisodicRolloutBuffer, reset_is_reproducible
 from sb3_reinforce.returns import group_leave_one_out_baseline, group_std
-
-
-class StartStateBanditEnv(gym.Env):
-    """
-    One-step episodes whose start state dominates the reward: ``s`` uniform on {0, 1, 2, 3} at reset (one-hot
-    observation), two actions, reward ``10 s + [a == s mod 2]``.
-    """
-
-    observation_space = spaces.Box(0.0, 1.0, shape=(4,), dtype=np.float32)
-    action_space = spaces.Discrete(2)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self.state = int(self.np_random.integers(4))
-        return np.eye(4, dtype=np.float32)[self.state], {}
-
-    def step(self, action):
-        reward = 10.0 * self.state + float(int(action) == self.state % 2)
-        return np.eye(4, dtype=np.float32)[self.state], reward, True, False, {}
 
 
 def bandit_model(group_size: int, **kwargs: Any) -> REINFORCE:
