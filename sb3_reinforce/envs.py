@@ -81,12 +81,14 @@ class StartStateBanditEnv(gym.Env):
     action is worth 1 in every state, while the start state moves the return by up to ``10 (n_states - 1)``.
 
     :param n_states: Number of start states
+    :param render_mode: ``"rgb_array"``: :meth:`render` draws the start state as a white square in a row
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 1}
 
-    def __init__(self, n_states: int = 4):
+    def __init__(self, n_states: int = 4, render_mode: str | None = None):
         self.n_states = n_states
+        self.render_mode = render_mode
         self.observation_space = spaces.Box(0.0, 1.0, shape=(n_states,), dtype=np.float32)
         self.action_space = spaces.Discrete(2)
         self.state = 0
@@ -98,6 +100,12 @@ class StartStateBanditEnv(gym.Env):
         super().reset(seed=seed)
         self.state = int(self.np_random.integers(self.n_states))
         return self._obs(), {}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        row = (255 * self._obs()).astype(np.uint8)[None, :]
+        return np.repeat(np.repeat(row, 16, axis=0), 16, axis=1)[..., None].repeat(3, axis=2)
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         reward = 10.0 * self.state + float(int(action) == self.state % 2)
