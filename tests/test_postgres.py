@@ -1,9 +1,11 @@
 """
 Optuna studies on a real PostgreSQL server (``train -optimize --storage postgresql://...``): workers that share a
-study, a worker killed in the middle of a trial, and storages that cannot be opened.
+study, workers started together on an empty database, a worker killed in the middle of a trial, a server that
+restarts or stops under running workers, and storages that cannot be opened.
 
 Each pytest process (each xdist worker) starts its own throwaway server with ``initdb`` and ``pg_ctl`` in a temporary
-folder, listening on a free loopback port, and removes it at the end; each test gets a database of its own.
+folder, listening on a free loopback port, and removes it at the end; each test gets a database of its own. A test
+that stops the server starts it again before it ends.
 """
 
 import os
@@ -15,10 +17,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,6 +33,7 @@ yaml = pytest.importorskip("yaml")
 
 from optuna.trial import TrialState  # noqa: E402
 
+from sb3_reinforce import zoo  # noqa: E402
 from tests.test_zoo import ENV_ID, run_zoo_in_process, zoo_env  # noqa: E402
 
 STUDY = "reinforce-cartpole"
@@ -63,10 +68,22 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class PostgresServer:
     port: int
+    #: ``pg_ctl`` with the server's data folder, run as the server's user: ``pg_ctl("stop", "-m", "fast")``
+    pg_ctl: Callable[..., None] = field(repr=False, compare=False)
+    #: Options of ``pg_ctl start``: the ones the fixture started the server with
+    start_args: tuple[str, ...] = field(repr=False, compare=False)
 
     def url(self, database: str = "postgres") -> str:
         # initdb made "postgres" the superuser, trusted on the loopback interface
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Stop the server as an administrator would: open connections are ended, without waiting for clients."""
+        self.pg_ctl("stop", "-m", "fast", "-w")
+
+    def start(self) -> None:
+        """Start the server again, on the same port and data, and wait until it accepts connections."""
+        self.pg_ctl("start", *self.start_args)
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +124,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         port = free_port()
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={shlex.quote(str(folder))}"
         options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-        pg("pg_ctl", "start", "-D", data, "-l", folder / "server.log", "-w", "-t", "60", "-o", options)
+        start_args = ("-l", str(folder / "server.log"), "-w", "-t", "60", "-o", options)
+        pg("pg_ctl", "start", "-D", data, *start_args)
         try:
-            yield PostgresServer(port)
+            yield PostgresServer(port, lambda *args: pg("pg_ctl", *args[:1], "-D", data, *args[1:]), start_args)
         finally:
             pg("pg_ctl", "stop", "-D", data, "-m", "immediate", "-w")
     finally:
@@ -149,12 +167,36 @@ def worker_args(url: str, log_folder: Path, seed: int, n_timesteps: int, n_trial
     return [*args, "--n-evaluations", "1", "--sampler", "random", "--pruner", "none", "--no-optim-plots"]
 
 
-def start_worker(folder: Path, *args: str) -> subprocess.Popen:
-    """Start ``python -m sb3_reinforce.zoo *args`` in ``folder``, its output in ``folder/output.txt``."""
+# Runs sb3_reinforce.zoo.main(sys.argv[3:]) once sys.argv[2] processes running this program have imported rl-zoo3
+# (and torch) and each left a file in the folder sys.argv[1]: workers that reach the storage at the same moment
+BARRIER_PROGRAM = """
+import os, sys, time
+from pathlib import Path
+import rl_zoo3.train
+from sb3_reinforce.zoo import main
+barrier, n_workers = Path(sys.argv[1]), int(sys.argv[2])
+(barrier / str(os.getpid())).touch()
+deadline = time.monotonic() + 120
+while len(list(barrier.iterdir())) < n_workers and time.monotonic() < deadline:
+    time.sleep(0.005)
+main(sys.argv[3:])
+"""
+
+
+def start_worker(folder: Path, *args: str, barrier: tuple[Path, int] | None = None, stderr: bool = True) -> subprocess.Popen:
+    """
+    Start ``python -m sb3_reinforce.zoo *args`` in ``folder``, its output in ``folder/output.txt``.
+
+    :param barrier: A folder and a number of workers: wait until that many workers started with it are ready
+    :param stderr: Whether the error output goes to ``output.txt`` too, else to ``folder/errors.txt``
+    """
     folder.mkdir(parents=True)
-    with open(folder / "output.txt", "w") as output:
+    command = [sys.executable, "-m", "sb3_reinforce.zoo"]
+    if barrier is not None:
+        command = [sys.executable, "-c", BARRIER_PROGRAM, str(barrier[0]), str(barrier[1])]
+    with open(folder / "output.txt", "w") as output, open(folder / "errors.txt", "w") as errors:
         return subprocess.Popen(
-            [sys.executable, "-m", "sb3_reinforce.zoo", *args], cwd=folder, env=zoo_env(), stdout=output, stderr=output
+            [*command, *args], cwd=folder, env=zoo_env(), stdout=output, stderr=output if stderr else errors
         )
 
 
@@ -188,8 +230,8 @@ def test_workers_share_a_study(postgres_url: str, tmp_path: Path, monkeypatch: p
     assert sorted(trial.number for trial in trials) == list(range(6))
     assert all(trial.state == TrialState.COMPLETE for trial in trials)
 
-    # rl-zoo3 ignores --trial-id 0 (it tests the id for truth): the best of the others
-    best = max((trial for trial in trials if trial.number > 0), key=lambda trial: trial.value)
+    # retrain the best trial (trial 0 included)
+    best = max(trials, key=lambda trial: trial.value)
     args = ["train", "--algo", "reinforce", "--env", ENV_ID, "-f", str(tmp_path / "retrain"), "--storage", postgres_url]
     args += ["--study-name", STUDY, "--trial-id", str(best.number), "-n", "500", "--eval-freq", "-1", "--seed", "0"]
     run_zoo_in_process(*args, cwd=tmp_path, monkeypatch=monkeypatch)
@@ -197,6 +239,43 @@ def test_workers_share_a_study(postgres_url: str, tmp_path: Path, monkeypatch: p
     config = dict(yaml.load(config_file.read_text(), Loader=yaml.UnsafeLoader))
     assert config["learning_rate"] == pytest.approx(best.params["learning_rate"])
     assert config["n_episodes"] == best.params["n_episodes"]
+
+
+def test_workers_started_together_on_an_empty_database(postgres_url: str, tmp_path: Path) -> None:
+    # nothing in the database yet: the workers make Optuna's tables and the study, all at the same moment
+    n_workers, n_trials = 4, 2
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    folders = [tmp_path / f"worker_{seed}" for seed in range(1, n_workers + 1)]
+    workers = [
+        start_worker(folder, *worker_args(postgres_url, folder / "logs", seed, 500, n_trials), barrier=(barrier, n_workers))
+        for seed, folder in enumerate(folders, start=1)
+    ]
+    for worker, folder in zip(workers, folders, strict=True):
+        wait_for(worker, folder)
+
+    trials = optuna.load_study(study_name=STUDY, storage=postgres_url).get_trials()
+    assert sorted(trial.number for trial in trials) == list(range(n_workers * n_trials))
+    assert all(trial.state == TrialState.COMPLETE for trial in trials)
+    # rl-zoo3 records the command of the worker that made the study, once
+    assert "command" in optuna.load_study(study_name=STUDY, storage=postgres_url).user_attrs
+
+
+def test_tables_created_together_without_the_lock(postgres_url: str) -> None:
+    """Another program (e.g. Optuna's command line) may create the tables at the same moment: opening is tried again."""
+    n_threads = 4
+    barrier = threading.Barrier(n_threads)
+
+    def open_storage(_: int) -> optuna.storages.RDBStorage:
+        barrier.wait()
+        return zoo._create_storage(postgres_url, heartbeat_interval=0, retry_seconds=0)
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        storages = list(pool.map(open_storage, range(n_threads)))
+    study = optuna.create_study(storage=storages[0], study_name=STUDY)
+    assert optuna.load_study(storage=storages[-1], study_name=STUDY).study_name == study.study_name == STUDY
+    for storage in storages:
+        storage.engine.dispose()
 
 
 def test_killed_worker(postgres_url: str, tmp_path: Path) -> None:
@@ -233,6 +312,68 @@ def test_killed_worker(postgres_url: str, tmp_path: Path) -> None:
     assert retry.params == trials[killed.number].params
     # the other worker's 3 trials and the new one are all there
     assert [trial.state for trial in trials].count(TrialState.COMPLETE) == 4
+
+
+def test_server_restart(postgres_server: PostgresServer, postgres_url: str, tmp_path: Path) -> None:
+    study = create_study(postgres_url)
+    n_trials = 4
+    folders = [tmp_path / f"worker_{seed}" for seed in (1, 2)]
+    workers = [
+        start_worker(
+            folder, *worker_args(postgres_url, folder / "logs", seed, 1000, n_trials), "--storage-retry-seconds", "120"
+        )
+        for seed, folder in zip((1, 2), folders, strict=True)
+    ]
+    poll(lambda: len(study.get_trials(states=(TrialState.COMPLETE,))) > 0, "completed trial", workers[0], folders[0])
+    postgres_server.stop()
+    try:
+        # down until a worker finds it gone (a running trial's heartbeat comes every HEARTBEAT seconds)
+        deadline = time.monotonic() + 60
+        while not any("retrying" in (folder / "output.txt").read_text() for folder in folders):
+            for worker, folder in zip(workers, folders, strict=True):
+                assert worker.poll() is None, f"worker stopped:\n{(folder / 'output.txt').read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "no worker noticed that the server stopped"
+            time.sleep(0.1)
+    finally:
+        postgres_server.start()
+    for worker, folder in zip(workers, folders, strict=True):
+        wait_for(worker, folder)
+
+    # this process's connections ended with the server: a new storage
+    trials = optuna.load_study(study_name=STUDY, storage=postgres_url).get_trials()
+    # each worker's trials once, all finished with a value: none lost, none recorded twice
+    assert sorted(trial.number for trial in trials) == list(range(2 * n_trials))
+    assert all(trial.state == TrialState.COMPLETE for trial in trials)
+    assert len({tuple(sorted(trial.params.items())) for trial in trials}) == 2 * n_trials
+
+
+def test_server_gone_for_longer_than_the_retry_time(
+    postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
+) -> None:
+    study = create_study(postgres_url)
+    # the server trusts the loopback interface: the password is not checked, and must not be printed
+    url = postgres_url.replace("postgres@", "postgres:secret@")
+    folder = tmp_path / "worker"
+    args = [*worker_args(url, folder / "logs", 1, 1000, n_trials=100), "--storage-retry-seconds", "2"]
+    worker = start_worker(folder, *args, stderr=False)
+    try:
+        poll(lambda: len(study.get_trials(states=(TrialState.COMPLETE,))) > 0, "completed trial", worker, folder)
+        postgres_server.stop()
+        try:
+            returncode = worker.wait(timeout=60)
+        finally:
+            postgres_server.start()
+    finally:
+        worker.kill()
+        worker.wait()
+    errors = (folder / "errors.txt").read_text()
+    assert returncode == 1, errors
+    assert "Traceback" not in errors, errors
+    masked = url.replace("secret", "***")
+    last_line = errors.strip().splitlines()[-1]
+    assert last_line.startswith(f"lost the Optuna storage {masked}: "), errors
+    assert "run the same command again" in last_line
+    assert "secret" not in errors + (folder / "output.txt").read_text()
 
 
 def test_unreachable_server(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,16 @@ from sb3_reinforce import REINFORCE  # noqa: E402
 from sb3_reinforce.zoo import (  # noqa: E402
     HEARTBEAT_INTERVAL,
     HYPERPARAMS_PATH,
+    STORAGE_RETRY_SECONDS,
+    RetryingRDBStorage,
+    StorageUnavailableError,
     convert_reinforce_params,
     main,
     record_video_command,
     register,
     sample_reinforce_params,
     split_heartbeat_interval,
+    split_storage_retry_seconds,
     with_default_config,
 )
 
@@ -313,6 +318,33 @@ def test_optimize_with_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert dict(config)["learning_rate"] == pytest.approx(study.trials[1].params["learning_rate"])
 
 
+def test_train_with_trial_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--trial-id 0`` trains with the first trial's hyperparameters (rl-zoo3 alone tests the id for truth)."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="reinforce-cartpole", storage=storage, direction="maximize")
+    distributions = {
+        "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+        "n_episodes": optuna.distributions.CategoricalDistribution([1, 2, 4, 8, 16, 32]),
+        "net_arch": optuna.distributions.CategoricalDistribution(["tiny", "small", "medium"]),
+    }
+    # trial 0 far from CartPole's preset (learning rate from 0.004 down, 2 episodes, the default network), trial 1 elsewhere
+    for learning_rate, n_episodes, net_arch in [(0.000123, 16, "tiny"), (0.00456, 4, "medium")]:
+        params = {"learning_rate": learning_rate, "n_episodes": n_episodes, "net_arch": net_arch}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=1.0))
+    args = ["--algo", "reinforce", "--env", ENV_ID, "-f", str(tmp_path / "logs"), "--storage", storage]
+    args += ["--study-name", "reinforce-cartpole", "--trial-id", "0", "-n", "200", "--eval-freq", "-1", "--seed", "0"]
+    run_zoo_in_process("train", *args, cwd=tmp_path, monkeypatch=monkeypatch)
+
+    run_dir = tmp_path / "logs" / "reinforce" / f"{ENV_ID}_1"
+    config = dict(yaml.load((run_dir / ENV_ID / "config.yml").read_text(), Loader=yaml.UnsafeLoader))
+    assert config["learning_rate"] == pytest.approx(0.000123)
+    assert config["n_episodes"] == 16
+    assert config["policy_kwargs"]["net_arch"] == {"pi": [64], "vf": [64]}
+    model = REINFORCE.load(run_dir / f"{ENV_ID}.zip", device="cpu")
+    assert model.lr_schedule(1.0) == pytest.approx(0.000123)
+    assert model.n_episodes == 16
+
+
 def test_register_is_explicit_and_idempotent() -> None:
     code = """
 import rl_zoo3
@@ -399,6 +431,69 @@ def test_heartbeat_interval_option() -> None:
     assert split_heartbeat_interval(["--heart", "5"]) == (["--heart", "5"], HEARTBEAT_INTERVAL)
     with pytest.raises(SystemExit):
         split_heartbeat_interval(["--heartbeat-interval", "-1"])
+
+
+def test_storage_retry_seconds_option() -> None:
+    # taken out of train's arguments like --heartbeat-interval, the others left in order
+    args = ["--algo", "reinforce", "--heartbeat-interval", "5", "-n", "1000"]
+    assert split_storage_retry_seconds(args) == (args, STORAGE_RETRY_SECONDS)
+    assert split_storage_retry_seconds(["--storage-retry-seconds", "2.5", *args]) == (args, 2.5)
+    assert split_storage_retry_seconds([*args, "--storage-retry-seconds=0"]) == (args, 0)
+    with pytest.raises(SystemExit):
+        split_storage_retry_seconds(["--storage-retry-seconds", "-1"])
+    with pytest.raises(SystemExit):
+        split_storage_retry_seconds(["--storage-retry-seconds", "nan"])
+
+
+def test_retrying_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes whose answer was lost, tried again; a database that does not come back (SQLite, failures simulated)."""
+    import sqlalchemy
+    from optuna.storages import RDBStorage
+    from optuna.trial import TrialState
+
+    storage = RetryingRDBStorage(f"sqlite:///{tmp_path / 'study.db'}", retry_seconds=0.5)
+    study = optuna.create_study(storage=storage, study_name="study")
+    lost = sqlalchemy.exc.OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+    write_state = RDBStorage.set_trial_state_values
+    calls: list[TrialState] = []
+
+    def committed_then_lost(self: RDBStorage, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        calls.append(state)
+        done = write_state(self, trial_id, state, values)
+        if len(calls) == 1:
+            raise lost
+        return done
+
+    # the first write is committed, its answer lost: the next try finds the trial finished
+    monkeypatch.setattr(RDBStorage, "set_trial_state_values", committed_then_lost)
+    trial_id = study.ask()._trial_id
+    assert storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.5])
+    assert calls == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert storage.get_trial(trial_id).values == [1.5]
+    # a trial found failed may have been failed by another worker: reported as Optuna does
+    calls.clear()
+    trial_id = study.ask()._trial_id
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    assert storage.get_trial(trial_id).state == TrialState.FAIL
+
+    def never_answers() -> None:
+        raise lost
+
+    # a heartbeat that cannot be recorded is skipped; an operation gives up after retry_seconds, and all later ones
+    monkeypatch.setattr(storage, "scoped_session", never_answers)
+    started = time.monotonic()
+    assert storage.record_heartbeat(trial_id) is None
+    assert time.monotonic() - started >= 0.5
+    with pytest.raises(StorageUnavailableError) as error:
+        storage.get_trial(trial_id)
+    message = str(error.value)
+    assert message.startswith(f"lost the Optuna storage sqlite:///{tmp_path / 'study.db'}: no answer for 0.5 s (")
+    assert "server closed the connection unexpectedly" in message and "\n" not in message
+    monkeypatch.undo()
+    with pytest.raises(StorageUnavailableError):
+        storage.get_study_user_attrs(study._study_id)
+    storage.engine.dispose()
 
 
 def test_sampler_gives_valid_constructor_arguments() -> None:
