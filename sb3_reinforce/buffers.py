@@ -184,6 +184,10 @@ class EpisodicRolloutBuffer(BaseBuffer):
         """What the rollout logs beside its episodes (``rollout/<key>``)."""
         return {"unused_steps": self.n_unused_steps}
 
+    def _used_steps(self, episode_ends: np.ndarray, valid: np.ndarray, episodes_per_env: int) -> np.ndarray:
+        """(pos, n_envs): the steps the update uses: the first ``episodes_per_env`` valid episodes of every env."""
+        return first_episodes_mask(episode_ends & valid, episodes_per_env) & valid
+
     def _valid(self) -> np.ndarray:
         """(pos, n_envs): the steps that belong to an episode the buffer may use."""
         return np.ones((self.pos, self.n_envs), dtype=bool)
@@ -263,7 +267,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         rewards = self.rewards[: self.pos]
         episode_ends = self.episode_ends[: self.pos]
         valid = self._valid()
-        self.used = first_episodes_mask(episode_ends & valid, episodes_per_env) & valid
+        self.used = self._used_steps(episode_ends, valid, episodes_per_env)
         if not np.all(np.isfinite(rewards[self.used])):
             steps, envs = np.nonzero(~np.isfinite(rewards) & self.used)
             raise ValueError(

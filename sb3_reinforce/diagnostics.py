@@ -21,7 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import nn
 
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer, check_group_layout
+from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer
 from sb3_reinforce.reinforce import REINFORCE
 from sb3_reinforce.returns import (
     discounted_returns_to_go,
@@ -227,9 +227,11 @@ def gradient_statistics(
     diagnostic_env = _make_diagnostic_env(model, env, seed)
     n_episodes = model.n_episodes if n_episodes is None else n_episodes
     episodes_per_env = -(-n_episodes // diagnostic_env.num_envs)
-    if group_size > 1:
-        check_group_layout(group_size, diagnostic_env.num_envs, episodes_per_env * diagnostic_env.num_envs)
-    buffer = _diagnostic_buffer(model, diagnostic_env, group_size, seed)
+    if group_size > 1 and (episodes_per_env * diagnostic_env.num_envs) % group_size != 0:
+        raise ValueError(
+            f"group_size={group_size} must divide the episodes per batch ({episodes_per_env * diagnostic_env.num_envs})"
+        )
+    buffer = _diagnostic_buffer(model, diagnostic_env, group_size, episodes_per_env * diagnostic_env.num_envs, seed)
     if episodes_per_env * diagnostic_env.num_envs < 2 and "leave_one_out" in (*estimators, reference_estimator):
         if reference_estimator == "leave_one_out" or tuple(estimators) != ESTIMATORS:
             raise ValueError("The leave_one_out estimator needs at least 2 episodes per batch")
@@ -319,13 +321,16 @@ def _make_diagnostic_env(model: REINFORCE, env: VecEnv | str | None, seed: int |
     return env
 
 
-def _diagnostic_buffer(model: REINFORCE, env: VecEnv, group_size: int, seed: int | None) -> EpisodicRolloutBuffer:
+def _diagnostic_buffer(
+    model: REINFORCE, env: VecEnv, group_size: int, n_episodes: int, seed: int | None
+) -> EpisodicRolloutBuffer:
     """A buffer for the diagnostic batches: grouped when ``group_size > 1`` (its seeds drawn from ``seed``)."""
     kwargs: dict[str, Any] = dict(device=model.device, gamma=model.gamma, n_envs=env.num_envs)
     dict_obs = isinstance(model.observation_space, spaces.Dict)
     if group_size > 1:
         grouped = DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer
-        return grouped(256, model.observation_space, model.action_space, group_size=group_size, seed=seed, **kwargs)
+        kwargs.update(group_size=group_size, episodes_per_rollout=n_episodes, seed=seed)
+        return grouped(256, model.observation_space, model.action_space, **kwargs)
     plain = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer
     return plain(256, model.observation_space, model.action_space, **kwargs)
 

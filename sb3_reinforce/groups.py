@@ -3,10 +3,12 @@ Grouped rollouts: the episodes of an update form groups of ``group_size`` that s
 and each episode is judged against the other episodes of its group (RLOO, GRPO, POMO). ``REINFORCE`` picks
 these buffers in ``_setup_model`` when ``group_size > 1``.
 
-A grouped rollout is played in rounds: at the start of each round every env is reset with the seed of its group,
-and the round ends when every env has finished one episode (an env that finishes early keeps stepping; those
-steps are not used). With ``n_envs`` a multiple of ``group_size`` one round holds whole groups; with fewer envs a
-group's episodes are played over several rounds.
+A grouped rollout of ``n_episodes`` episodes is played in ``ceil(n_episodes / n_envs)`` rounds: at the start of each
+round every env is reset with the seed of its group, and the round ends when every env has finished one episode (an
+env that finishes early keeps stepping; those steps are not used). Episode ``i`` of the rollout is played by env
+``i mod n_envs`` in round ``i // n_envs`` and belongs to group ``i // group_size``: with ``n_envs`` a multiple of
+``group_size`` a round holds whole groups, with fewer envs a group's episodes are played over several rounds, and
+the envs past ``n_episodes`` in the last round play episodes that are not used.
 """
 
 from typing import Any
@@ -20,24 +22,6 @@ from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuff
 
 # Seeds handed to the envs' reset: Gymnasium takes any non-negative int; SB3's VecEnv.seed uses uint32 too
 _MAX_SEED = np.iinfo(np.uint32).max
-
-
-def check_group_layout(group_size: int, n_envs: int, n_episodes: int) -> None:
-    """
-    Raise a ValueError unless ``n_episodes`` episodes played by ``n_envs`` envs (the same number each) split into
-    groups of ``group_size``: ``n_envs`` a multiple of ``group_size`` or a divisor of it, and ``n_episodes`` a
-    multiple of ``group_size`` and of ``n_envs``.
-    """
-    if n_envs % group_size != 0 and group_size % n_envs != 0:
-        raise ValueError(
-            f"group_size={group_size} needs n_envs to be a multiple or a divisor of it (each round of a grouped rollout "
-            f"resets every env), got n_envs={n_envs}"
-        )
-    if n_episodes % group_size != 0 or n_episodes % n_envs != 0:
-        raise ValueError(
-            f"group_size={group_size} needs n_episodes to be a multiple of group_size and of n_envs={n_envs} (whole "
-            f"groups, the same number of episodes in every env), got n_episodes={n_episodes}"
-        )
 
 
 def reset_is_reproducible(env: VecEnv, seed: int = 0, n_resets: int = 2) -> bool:
@@ -83,6 +67,7 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
     holds the group of every step, and the steps an env plays after its episode of the round are not valid.
 
     :param group_size: Episodes per group
+    :param episodes_per_rollout: Episodes per rollout, a multiple of ``group_size``
     :param seed: Seed of the generator of the groups' reset seeds (None: fresh entropy)
     The other parameters as :class:`~sb3_reinforce.buffers.EpisodicRolloutBuffer`.
     """
@@ -100,11 +85,14 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         gamma: float = 0.99,
         n_envs: int = 1,
         group_size: int = 2,
+        episodes_per_rollout: int = 2,
         seed: int | None = None,
     ):
+        if group_size < 2 or episodes_per_rollout % group_size != 0:
+            raise ValueError(f"episodes_per_rollout={episodes_per_rollout} must be a multiple of group_size={group_size} >= 2")
         self.group_size = group_size
+        self.episodes_per_rollout = episodes_per_rollout
         self.seed_generator = np.random.default_rng(seed)
-        self.episodes_per_env = 1
         self.round = 0
         self.round_seeds: list[int] = []
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
@@ -126,39 +114,54 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         # (n_envs,): True once an env has finished its episode of the round (its later steps are not valid)
         self.waiting = np.zeros(self.n_envs, dtype=bool)
 
+    @property
+    def n_rounds(self) -> int:
+        return -(-self.episodes_per_rollout // self.n_envs)
+
     def begin_rollout(self, episodes_per_env: int) -> list[int | None] | None:
-        """Forget the last rollout, draw the groups' seeds and return those of the first round."""
+        """
+        Forget the last rollout, draw the groups' seeds and return those of the first round (``episodes_per_env`` is
+        the number of rounds: ``ceil(n_episodes / n_envs)``).
+        """
         self.reset()
-        self.episodes_per_env = episodes_per_env
-        n_groups = episodes_per_env * self.n_envs // self.group_size
+        n_groups = self.episodes_per_rollout // self.group_size
         self.round_seeds = self.seed_generator.integers(0, _MAX_SEED, size=n_groups).tolist()
         self.round = 0
-        return self._seeds_of_round()
+        return self._start_round()
 
-    def _group_of(self, env_index: np.ndarray | int) -> np.ndarray | int:
-        """The group of the episode env ``env_index`` plays in the current round."""
-        return (self.round * self.n_envs + env_index) // self.group_size
+    def _episode_index(self) -> np.ndarray:
+        """(n_envs,): the index in the rollout of the episode each env plays in the current round."""
+        return self.round * self.n_envs + np.arange(self.n_envs)
 
-    def _seeds_of_round(self) -> list[int | None]:
-        return [int(self.round_seeds[self._group_of(env_index)]) for env_index in range(self.n_envs)]
+    def _start_round(self) -> list[int | None]:
+        """Mark the envs without an episode in this round as done with it, and return every env's reset seed."""
+        playing = self._episode_index() < self.episodes_per_rollout
+        self.waiting = ~playing
+        # an env past n_episodes in the last round has no episode to finish: it counts as done with the round
+        self.finished_episodes += ~playing
+        groups = self._episode_index() // self.group_size
+        return [int(self.round_seeds[group]) if play else None for group, play in zip(groups, playing, strict=True)]
 
     def reset_request(self) -> list[int | None] | None:
         """After a step: the seeds of the next round once every env has finished its episode of this one, else None."""
-        if not self.waiting.all() or self.round + 1 >= self.episodes_per_env:
+        if not self.waiting.all() or self.round + 1 >= self.n_rounds:
             return None
         self.round += 1
-        self.waiting[:] = False
-        return self._seeds_of_round()
+        return self._start_round()
 
     def _record_step(self, episode_end: np.ndarray) -> np.ndarray:
         valid = ~self.waiting
         self.valid[self.pos] = valid
-        self.groups[self.pos] = self._group_of(np.arange(self.n_envs))
+        self.groups[self.pos] = self._episode_index() // self.group_size
         self.waiting |= episode_end
         return episode_end & valid
 
     def _valid(self) -> np.ndarray:
         return self.valid[: self.pos]
+
+    def _used_steps(self, episode_ends: np.ndarray, valid: np.ndarray, episodes_per_env: int) -> np.ndarray:
+        # every valid step belongs to an episode of its round, and a round ends when all of them have
+        return valid.copy()
 
     @property
     def in_flight(self) -> np.ndarray:
@@ -182,8 +185,10 @@ class DictGroupedEpisodicRolloutBuffer(GroupedEpisodicRolloutBuffer, DictEpisodi
         gamma: float = 0.99,
         n_envs: int = 1,
         group_size: int = 2,
+        episodes_per_rollout: int = 2,
         seed: int | None = None,
     ):
         if not isinstance(observation_space, spaces.Dict):
             raise ValueError(f"DictGroupedEpisodicRolloutBuffer needs a Dict observation space, got {observation_space}")
-        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs, group_size, seed)
+        spaces_and_device = (buffer_size, observation_space, action_space, device)
+        super().__init__(*spaces_and_device, gae_lambda, gamma, n_envs, group_size, episodes_per_rollout, seed)

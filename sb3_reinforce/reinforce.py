@@ -35,7 +35,6 @@ from sb3_reinforce.checks import (
 from sb3_reinforce.groups import (
     DictGroupedEpisodicRolloutBuffer,
     GroupedEpisodicRolloutBuffer,
-    check_group_layout,
     seeded_reset,
 )
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
@@ -268,13 +267,20 @@ class REINFORCE(OnPolicyAlgorithm):
         # the variants of the algorithm, chosen once: the buffer (grouped, carrying episodes or not) and the baseline
         dict_obs = isinstance(self.observation_space, spaces.Dict)
         if self.group_size > 1:
-            check_group_layout(self.group_size, self.n_envs, self.episodes_per_env * self.n_envs)
+            # exactly n_episodes episodes, in rounds of seeded resets (the last round may be partial)
             self.rollout_buffer_class = DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer  # type: ignore[assignment]
-            self.rollout_buffer_kwargs = dict(group_size=self.group_size, seed=self.seed)
-        elif self.carry_episodes:
-            self.rollout_buffer_class = DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer  # type: ignore[assignment]
+            self.rollout_buffer_kwargs = dict(group_size=self.group_size, episodes_per_rollout=self.n_episodes, seed=self.seed)
         else:
-            self.rollout_buffer_class = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer  # type: ignore[assignment]
+            if self.carry_episodes:
+                self.rollout_buffer_class = DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer  # type: ignore[assignment]
+            else:
+                self.rollout_buffer_class = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer  # type: ignore[assignment]
+            if self.n_episodes % self.n_envs != 0:
+                warnings.warn(
+                    f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
+                    f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
+                    UserWarning,
+                )
         self._baseline: Baseline = make_baseline(self.baseline, self.value_fit, self.group_size, self.group_std_scaling)
 
         # the policy gets use_value_net from the baseline; the stored policy_kwargs stay the user's, so that
@@ -289,12 +295,6 @@ class REINFORCE(OnPolicyAlgorithm):
             self.policy_kwargs = user_policy_kwargs
         self.n_steps = expected_rollout_steps(self.env, self.episodes_per_env, default=INITIAL_BUFFER_CAPACITY)
         self._baseline.setup(self)
-        if self.n_episodes % self.n_envs != 0:
-            warnings.warn(
-                f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
-                f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
-                UserWarning,
-            )
 
     @property
     def vf_optimizer(self) -> th.optim.Optimizer | None:
