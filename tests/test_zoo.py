@@ -13,25 +13,28 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from stable_baselines3.common.env_util import make_vec_env
 
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("rl_zoo3")
 yaml = pytest.importorskip("yaml")
 
 from sb3_reinforce import REINFORCE  # noqa: E402
-from sb3_reinforce.zoo import (  # noqa: E402
+from sb3_reinforce.storage import (  # noqa: E402
     HEARTBEAT_INTERVAL,
-    HYPERPARAMS_PATH,
     STORAGE_RETRY_SECONDS,
     RetryingRDBStorage,
     StorageUnavailableError,
+    split_heartbeat_interval,
+    split_storage_retry_seconds,
+)
+from sb3_reinforce.zoo import (  # noqa: E402
+    HYPERPARAMS_PATH,
     convert_reinforce_params,
     main,
     record_video_command,
     register,
     sample_reinforce_params,
-    split_heartbeat_interval,
-    split_storage_retry_seconds,
     with_default_config,
 )
 
@@ -500,8 +503,8 @@ def test_sampler_gives_valid_constructor_arguments() -> None:
     # one study shared by runs with different n_envs (as with --storage): the search space must not depend on it
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     env = gym.make(ENV_ID)
-    baselines, value_fits = set(), set()
-    for n_envs in (1, 3, 1, 3, 2, 1, 4, 3, 1, 2, 1, 1) * 2:
+    baselines, value_fits, group_sizes, std_scalings = set(), set(), set(), set()
+    for n_envs in (1, 3, 1, 3, 2, 1, 4, 3, 1, 2, 1, 1) * 3:
         trial = study.ask()
         hyperparams = sample_reinforce_params(trial, n_actions=0, n_envs=n_envs, additional_args={})
         assert hyperparams["n_episodes"] in (1, 2, 4, 8, 16, 32)
@@ -520,9 +523,17 @@ def test_sampler_gives_valid_constructor_arguments() -> None:
         assert convert_reinforce_params(dict(trial.params)) == hyperparams
         assert model.baseline == hyperparams["baseline"]
         baselines.add(model.baseline)
+        # groups: whole groups per update, never carried
+        group_sizes.add(model.group_size)
+        assert model.n_episodes % model.group_size == 0 and not (model.group_size > 1 and model.carry_episodes)
+        if model.group_size > 1 and model.baseline == "leave_one_out":
+            std_scalings.add(model.group_std_scaling)
+        vec_model = REINFORCE("MlpPolicy", make_vec_env(ENV_ID, n_envs=n_envs), device="cpu", **hyperparams)
+        assert vec_model.group_size == model.group_size
         study.tell(trial, 0.0)
     assert baselines == {"none", "value", "leave_one_out"}
     assert value_fits == {"separate", "joint"}
+    assert group_sizes == {1, 2, 4, 8} and std_scalings == {False, True}
 
 
 def test_sampled_trial_without_baseline_overrides_preset_bootstrap() -> None:
