@@ -17,6 +17,9 @@ from stable_baselines3.common.envs import (
 )
 
 from sb3_reinforce import REINFORCE
+from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
+from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer
 from tests.envs import RandomRewardEnv
 
 # The models under test are tiny: one intra-op thread is fastest, and keeps pytest -n 2 from oversubscribing cores.
@@ -48,6 +51,34 @@ BASELINES: dict[str, dict[str, Any]] = {
 def baseline_name(case: str) -> str:
     """The model's ``baseline`` attribute for a case of BASELINES."""
     return "value" if case.startswith("value") else case
+
+
+# name: the REINFORCE arguments that choose how rollouts are played; carrying episodes is the default
+ROLLOUTS: dict[str, dict[str, Any]] = {
+    "carrying": dict(),
+    "dropping": dict(carry_episodes=False),
+    "grouped": dict(group_size=2),
+}
+
+
+def space_model(space: str, baseline: str, rollout: str) -> REINFORCE:
+    """A model on the env of ``space`` (8-step episodes, 2 envs, 2 episodes per update) with a case of BASELINES
+    and of ROLLOUTS; ent_coef > 0, since some of these envs pay no reward at all and training must still move the
+    parameters."""
+    policy, make_env = SPACES[space]
+    env = make_vec_env(lambda: TimeLimit(make_env(), max_episode_steps=8), n_envs=2, seed=0)
+    kwargs = {**BASELINES[baseline], **ROLLOUTS[rollout]}
+    return REINFORCE(policy, env, n_episodes=2, ent_coef=0.01, batch_size=16, seed=0, device="cpu", **kwargs)
+
+
+def buffer_class_of(space: str, rollout: str) -> type:
+    """The buffer class REINFORCE picks for a space and a case of ROLLOUTS."""
+    dict_obs = space == "dict"
+    if rollout == "grouped":
+        return DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer
+    if rollout == "carrying":
+        return DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer
+    return DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer
 
 
 # ---------------------------------------------------------------------------------------------------------------

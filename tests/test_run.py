@@ -1,18 +1,24 @@
 """Smoke runs with tiny budgets: every action and observation space with every baseline, with and without carrying
-episodes; gSDE; vectorised envs and their wrappers; policy options. Each run trains, moves the parameters and
+episodes and in groups; gSDE; vectorised envs and their wrappers; policy options. Each run trains, moves the parameters and
 predicts actions of the env's action space."""
 
 import pytest
 import torch as th
-from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnvBox
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
-from tests.conftest import BASELINES, SPACES, assert_params_changed, baseline_name, params_of
+from tests.conftest import (
+    BASELINES,
+    ROLLOUTS,
+    SPACES,
+    assert_params_changed,
+    baseline_name,
+    buffer_class_of,
+    params_of,
+    space_model,
+)
 from tests.envs import RandomLengthEnv
 
 
@@ -29,36 +35,18 @@ def check_run(model: REINFORCE, total_timesteps: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Spaces x baselines x carrying
+# Spaces x baselines x rollouts (carried, dropped, grouped)
 
 
-@pytest.mark.parametrize("carry_episodes", [True, False])
+@pytest.mark.parametrize("rollout", list(ROLLOUTS))
 @pytest.mark.parametrize("baseline", list(BASELINES))
 @pytest.mark.parametrize("space", list(SPACES))
-def test_run(space, baseline, carry_episodes):
-    policy, make_env = SPACES[space]
-    env = make_vec_env(lambda: TimeLimit(make_env(), max_episode_steps=8), n_envs=2, seed=0)
-    # ent_coef > 0: some of these envs pay no reward at all, and training must still move the parameters
-    model = REINFORCE(
-        policy,
-        env,
-        n_episodes=2,
-        ent_coef=0.01,
-        batch_size=16,
-        carry_episodes=carry_episodes,
-        seed=0,
-        device="cpu",
-        **BASELINES[baseline],
-    )
+def test_run(space, baseline, rollout):
+    model = space_model(space, baseline, rollout)
     assert model.baseline == baseline_name(baseline)
     assert (model.policy.value_net is not None) == (model.baseline == "value")
     assert model.vf_optimizer is None or baseline == "value_separate"
-    dict_obs = space == "dict"
-    if carry_episodes:
-        buffer_class = DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer
-    else:
-        buffer_class = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer
-    assert type(model.rollout_buffer) is buffer_class
+    assert type(model.rollout_buffer) is buffer_class_of(space, rollout)
     check_run(model, 32)
 
 

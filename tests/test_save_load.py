@@ -10,50 +10,33 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
 from tests.conftest import (
     BASELINES,
+    ROLLOUTS,
     SPACES,
     UsedSteps,
     assert_params_changed,
     assert_params_equal,
     baseline_name,
+    buffer_class_of,
     params_of,
     random_reward_model,
+    space_model,
 )
 from tests.envs import RandomLengthEnv
 
 # ---------------------------------------------------------------------------------------------------------------
-# Every space and baseline, with and without carrying
+# Every space and baseline, with episodes carried, dropped or grouped
 
 
-def buffer_class_of(case: str, carry_episodes: bool) -> type:
-    if carry_episodes:
-        return DictCarryingEpisodicRolloutBuffer if case == "dict" else CarryingEpisodicRolloutBuffer
-    return DictEpisodicRolloutBuffer if case == "dict" else EpisodicRolloutBuffer
-
-
-@pytest.mark.parametrize("carry_episodes", [True, False])
+@pytest.mark.parametrize("rollout", list(ROLLOUTS))
 @pytest.mark.parametrize("baseline", list(BASELINES))
 @pytest.mark.parametrize("case", list(SPACES))
-def test_spaces_train_save_load_and_continue(case, baseline, carry_episodes, tmp_path):
-    policy, make_env = SPACES[case]
-    env = make_vec_env(lambda: TimeLimit(make_env(), max_episode_steps=8), n_envs=2, seed=0)
-    # ent_coef > 0: some of these envs pay no reward at all, and training must still move the parameters
-    model = REINFORCE(
-        policy,
-        env,
-        n_episodes=2,
-        ent_coef=0.01,
-        batch_size=16,
-        carry_episodes=carry_episodes,
-        seed=0,
-        device="cpu",
-        **BASELINES[baseline],
-    )
+def test_spaces_train_save_load_and_continue(case, baseline, rollout, tmp_path):
+    model = space_model(case, baseline, rollout)
+    env = model.get_env()
     model.learn(64)
-    buffer_class = buffer_class_of(case, carry_episodes)
+    buffer_class = buffer_class_of(case, rollout)
     assert type(model.rollout_buffer) is buffer_class
     if case == "image":
         assert model.rollout_buffer.observations.dtype == np.uint8  # stored compactly, not float32
@@ -68,7 +51,8 @@ def test_spaces_train_save_load_and_continue(case, baseline, carry_episodes, tmp
         th.testing.assert_close(value, params_of(loaded)[name])
     assert loaded.use_baseline == (baseline_name(baseline) == "value") and loaded.n_episodes == 2
     assert loaded.baseline == model.baseline == baseline_name(baseline)
-    assert loaded.value_fit == model.value_fit and loaded.carry_episodes == carry_episodes
+    assert loaded.value_fit == model.value_fit and loaded.carry_episodes == model.carry_episodes
+    assert loaded.group_size == model.group_size
     assert type(loaded.rollout_buffer) is buffer_class
 
     steps = loaded.num_timesteps
