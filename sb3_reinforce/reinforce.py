@@ -113,8 +113,8 @@ class REINFORCE(OnPolicyAlgorithm):
         update's episodes form ``n_episodes / group_size`` groups, whose seeds come from the model's seeded
         generator; with ``baseline="leave_one_out"`` (the default) each episode's baseline is the mean return of
         the other episodes of its group (RLOO). Needs an env whose reset depends only on its seed
-        (:func:`~sb3_reinforce.groups.reset_is_reproducible`), ``n_envs`` a multiple or a divisor of
-        ``group_size`` and ``n_episodes`` a multiple of both
+        (:func:`~sb3_reinforce.groups.reset_is_reproducible`) and ``n_episodes`` a multiple of ``group_size``;
+        an update then uses exactly ``n_episodes`` episodes, played in rounds of seeded resets of every env
     :param group_std_scaling: With groups and the leave-one-out baseline, also divide each group's advantages by the
         standard deviation of its returns (GRPO's scaling, which weights the groups by difficulty)
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise
