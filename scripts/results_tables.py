@@ -107,6 +107,44 @@ MUJOCO = Benchmark(
 )
 PENDULUM = Benchmark("pendulum", {"Pendulum-v1": 500_000}, ("reinforce",), (0, 1, 2, 3, 4))
 
+# Grouped rollouts on classic control: each env's preset against the same preset with groups of 4 episodes that
+# start from one reset seed and the leave-one-out baseline within each group, rl-zoo3's budget of the preset
+GROUP_OVERRIDES: dict[str, Any] = dict(
+    group_size=4, n_envs=4, n_episodes=8, baseline="leave_one_out", use_baseline=None, value_fit=None,
+    bootstrap_truncated=False,
+)  # fmt: skip
+GROUP_ENVS = ("Pendulum-v1", "Acrobot-v1", "LunarLander-v3")
+GROUP_SEEDS = (0, 1, 2)
+# (env id, variant) -> the budget in the record's name: the preset's Pendulum-v1 runs name theirs
+GROUP_BUDGETS = {("Pendulum-v1", "preset"): 500_000}
+
+
+def groups_command(separator: str = " ") -> str:
+    """The ``scripts/benchmark.py`` commands that make the grouped runs and the presets' runs."""
+    envs = " ".join(GROUP_ENVS)
+    seeds = " ".join(map(str, GROUP_SEEDS))
+    overrides = " ".join(f"{key}:{'null' if value is None else value}" for key, value in GROUP_OVERRIDES.items())
+    return "\n".join(
+        [
+            separator.join(
+                [
+                    "python scripts/benchmark.py",
+                    f"--envs {envs} --algos reinforce --seeds {seeds}",
+                    f"--reinforce-hyperparams {overrides}",
+                    "--output=docs/benchmark/classic_groups.md",
+                ]
+            ),
+            separator.join(
+                [
+                    "python scripts/benchmark.py",
+                    f"--envs {' '.join(env for env in GROUP_ENVS if env != 'Pendulum-v1')} --algos reinforce --seeds {seeds}",
+                    "--output=docs/benchmark/classic_presets.md",
+                ]
+            ),
+            PENDULUM.command(separator),
+        ]
+    )
+
 
 def digest(paths: Sequence[Path], root: Path) -> str:
     """A short SHA-256 over the records' paths (relative to ``root``) and contents."""
@@ -213,6 +251,62 @@ def benchmark_page(bench: Benchmark, root: Path, plots: Path) -> str:
         "```bash",
         f'pip install -e ".[{bench.extras}]"',
         bench.command(separator=" \\\n  "),
+        COMMAND,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def groups_page(root: Path, plots: Path) -> str:
+    """Each classic-control preset against the same preset with grouped rollouts (RLOO within groups of 4)."""
+    import gymnasium as gym
+
+    variants = {"preset": {}, "grouped (RLOO, groups of 4)": GROUP_OVERRIDES}
+    paths = {
+        (env_id, name, seed): benchmark.cache_file(
+            root / BENCHMARK_RUNS, "reinforce", env_id, seed, GROUP_BUDGETS.get((env_id, name), -1), overrides
+        )
+        for env_id in GROUP_ENVS
+        for name, overrides in variants.items()
+        for seed in GROUP_SEEDS
+    }
+    _require(list(paths.values()), groups_command())
+    records = {key: json.loads(path.read_text()) for key, path in paths.items()}
+    lines = [
+        *header(list(paths.values()), root),
+        "| Env | REINFORCE | Deterministic eval | Stochastic eval | Env steps | Seeds | Steps to solve (seeds) "
+        "| Deterministic eval per seed |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for env_id in GROUP_ENVS:
+        threshold = gym.spec(env_id).reward_threshold
+        runs_by_variant = {}
+        for name in variants:
+            runs = [records[(env_id, name, seed)] for seed in GROUP_SEEDS]
+            runs_by_variant[name] = runs
+            deterministic = [float(np.mean(run["eval_rewards"])) for run in runs]
+            stochastic = [float(np.mean(run["stochastic_eval_rewards"])) for run in runs]
+            solve = "no threshold"
+            if threshold is not None:
+                solved = [s for s in (steps_to_solve(run["episodes"], threshold) for run in runs) if s is not None]
+                solve = f"{int(np.median(solved)):,} ({len(solved)}/{len(runs)})" if solved else f"never (0/{len(runs)})"
+            lines.append(
+                f"| {env_id} | {name} | {_mean_std(deterministic)} | {_mean_std(stochastic)} "
+                f"| {runs[0]['n_timesteps']:,} | {len(runs)} | {solve} | {', '.join(f'{v:.1f}' for v in deterministic)} |"
+            )
+        image = f"groups_{env_id}.png"
+        with warnings.catch_warnings():  # NaN before the first window of episodes of every seed
+            warnings.simplefilter("ignore", RuntimeWarning)
+            benchmark.plot_env(env_id, runs_by_variant, threshold, plots / image)
+    lines.append("")
+    lines += [f"![Learning curves on {env_id}](groups_{env_id}.png)\n" for env_id in GROUP_ENVS]
+    lines += [
+        "Make the runs (each one is recorded in `docs/benchmark/runs/` as it finishes; a rerun skips recorded runs):",
+        "",
+        "```bash",
+        'pip install -e ".[zoo,box2d]"',
+        groups_command(separator=" \\\n  "),
         COMMAND,
         "```",
         "",
@@ -344,6 +438,7 @@ def render(root: Path = REPO_ROOT, plots: Path | None = None) -> dict[Path, str]
     return {
         GENERATED / "mujoco.md": benchmark_page(MUJOCO, root, plots),
         GENERATED / "pendulum.md": benchmark_page(PENDULUM, root, plots),
+        GENERATED / "groups.md": groups_page(root, plots),
         GENERATED / "baselines.md": baselines_page(root, plots),
         GENERATED / "pong.md": pong_page(root, plots),
     }
