@@ -183,8 +183,11 @@ def register() -> None:
     """
     Add ``reinforce`` to rl-zoo3's algorithm, sampler and converter tables. Calling it again changes nothing.
 
-    ``rl_zoo3`` itself is left as it is until this is called: ``import rl_zoo3`` never registers REINFORCE.
+    ``rl_zoo3`` itself is left as it is until this is called: ``import rl_zoo3`` never registers REINFORCE. The
+    package's example envs (``ReverseDigits-v0``, ``StartStateBandit-v0``) are registered with Gymnasium too.
     """
+    import sb3_reinforce.envs  # noqa: F401  (registers the example envs)
+
     zoo_utils.ALGOS[ALGO_NAME] = REINFORCE
     hyperparams_opt.HYPERPARAMS_SAMPLER[ALGO_NAME] = sample_reinforce_params
     hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_reinforce_params

@@ -183,3 +183,18 @@ def test_diagnostics_measure_grouped_against_ungrouped_baselines():
     assert stats["group_leave_one_out"].snr > 3 * stats["leave_one_out"].snr
     with pytest.raises(ValueError, match="the group estimators need group_size > 1"):
         gradient_statistics(model, estimators=("group_leave_one_out",), **kwargs)
+
+
+def test_the_zoo_preset_of_the_start_state_bandit_learns_the_best_action_in_every_state():
+    import yaml
+
+    from sb3_reinforce.zoo import HYPERPARAMS_PATH
+
+    preset = dict(yaml.safe_load(HYPERPARAMS_PATH.read_text())["StartStateBandit-v0"])
+    assert preset["group_size"] > 1
+    n_envs, n_timesteps, policy = preset.pop("n_envs"), int(preset.pop("n_timesteps")), preset.pop("policy")
+    preset["policy_kwargs"] = eval(preset["policy_kwargs"])  # as rl-zoo3 reads it
+    model = REINFORCE(policy, make_vec_env("StartStateBandit-v0", n_envs=n_envs, seed=0), seed=0, **preset)
+    model.learn(n_timesteps)
+    actions, _ = model.predict(np.eye(4, dtype=np.float32), deterministic=True)
+    np.testing.assert_array_equal(actions, [0, 1, 0, 1])  # a == s mod 2

@@ -606,9 +606,9 @@ def test_hyperparams_build_a_model(env_id: str, tmp_path: Path) -> None:
     import rl_zoo3.import_envs  # noqa: F401
     from rl_zoo3.exp_manager import ExperimentManager
 
+    register()  # registers the package's example envs too
     if env_id not in gym.registry:
         pytest.skip(f"{env_id} is not registered (missing extra)")
-    register()
     manager = ExperimentManager(
         argparse.Namespace(),
         "reinforce",
