@@ -58,13 +58,14 @@ class Baseline:
         return returns.copy()
 
     def evaluate(
-        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor
+        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor, action_masks: th.Tensor | None = None
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
         """
+        :param action_masks: The masks the actions were sampled under (a maskable policy), or None
         :return: the log-likelihood of the actions, the entropy of the action distribution (None without a closed
             form) and V(s) when the policy's loss fits it (None otherwise)
         """
-        distribution = policy.get_distribution(obs)
+        distribution = policy.get_distribution(obs, action_masks)
         return distribution.log_prob(actions), distribution.entropy(), None
 
     def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
@@ -203,9 +204,9 @@ class JointValueBaseline(ValueBaseline):
         self.optimizer = None
 
     def evaluate(
-        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor
+        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor, action_masks: th.Tensor | None = None
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
-        values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+        values, log_prob, entropy = policy.evaluate_actions(obs, actions, action_masks)
         return log_prob, entropy, values
 
     def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:

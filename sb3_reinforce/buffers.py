@@ -35,6 +35,7 @@ class EpisodicRolloutBufferSamples(NamedTuple):
     returns: th.Tensor
     advantages: th.Tensor
     weights: th.Tensor
+    action_masks: th.Tensor | None = None  # (batch, mask_dim), True for the valid actions; None without masking
 
 
 def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
@@ -64,6 +65,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
     :param gae_lambda: Must be 1: Monte Carlo returns (kept for ``OnPolicyAlgorithm``'s call signature)
     :param gamma: Discount factor
     :param n_envs: Number of parallel environments
+    :param mask_dim: Length of one env's action mask (0: no masks are stored)
     """
 
     observation_space: spaces.Space
@@ -87,6 +89,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         gae_lambda: float = 1.0,
         gamma: float = 0.99,
         n_envs: int = 1,
+        mask_dim: int = 0,
     ):
         if gae_lambda != 1.0:
             raise ValueError(f"EpisodicRolloutBuffer computes Monte Carlo returns: gae_lambda must be 1, got {gae_lambda}")
@@ -94,6 +97,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
         super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
         self.gamma = gamma
+        self.mask_dim = mask_dim
         self.reset()
 
     def _allocate_observations(self, capacity: int) -> None:
@@ -113,10 +117,10 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     def _per_step_arrays(self) -> list[np.ndarray]:
         """Every array with a row per step (observations aside), which grows with the buffer."""
-        return [self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values]
+        return [self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values, self.action_masks]
 
     def _set_per_step_arrays(self, arrays: list[np.ndarray]) -> None:
-        self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values = arrays
+        self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values, self.action_masks = arrays
 
     def reset(self) -> None:
         capacity = self.buffer_size
@@ -137,6 +141,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
         # the Monitor's record of each episode ("episode", "is_success"), at the step that ends it
         self.episode_infos = np.full((capacity, self.n_envs), None, dtype=object)
         self.values = np.zeros((capacity, self.n_envs), dtype=np.float32)
+        # (capacity, n_envs, mask_dim): the masks the actions were sampled under (no memory when mask_dim is 0)
+        self.action_masks = np.ones((capacity, self.n_envs, self.mask_dim), dtype=bool)
 
     def _reset_results(self) -> None:
         """Forget what compute_returns_and_advantage derived from the last rollout."""
@@ -213,6 +219,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         episode_end: np.ndarray,
         value: th.Tensor | None = None,
         infos: list[dict[str, Any]] | None = None,
+        action_masks: np.ndarray | None = None,
     ) -> None:
         """
         :param obs: Observation of every env before the step
@@ -222,6 +229,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
         :param value: Baseline value V(obs), shape (n_envs, 1), or None when there is no learned baseline
         :param infos: The envs' infos of the step: the ``"episode"`` and ``"is_success"`` entries of an episode's
             last step are kept, for :meth:`used_episode_infos`
+        :param action_masks: The masks of the valid actions the step's actions were sampled under, shape
+            (n_envs, mask_dim), or None without masking
         """
         if self.pos == self.buffer_size:
             self._grow_capacity()
@@ -235,6 +244,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
             for env_index in np.flatnonzero(episode_end):
                 info = infos[env_index]
                 self.episode_infos[self.pos, env_index] = {k: info[k] for k in ("episode", "is_success") if k in info}
+        if action_masks is not None:
+            self.action_masks[self.pos] = np.asarray(action_masks, dtype=bool).reshape((self.n_envs, self.mask_dim))
         self.finished_episodes += self._record_step(episode_end)
         if value is not None:
             self.values[self.pos] = value.detach().cpu().numpy().flatten()
@@ -342,7 +353,13 @@ class EpisodicRolloutBuffer(BaseBuffer):
             self.advantages[steps, envs],
             self.weights[steps, envs],
         )
-        return EpisodicRolloutBufferSamples(self._observation_batch(steps, envs), *map(self.to_torch, data))
+        return EpisodicRolloutBufferSamples(
+            self._observation_batch(steps, envs), *map(self.to_torch, data), self.action_masks_of(steps, envs)
+        )
+
+    def action_masks_of(self, steps: np.ndarray, envs: np.ndarray) -> th.Tensor | None:
+        """The stored action masks of the steps ``(steps, envs)``, shape (batch, mask_dim), or None without masks."""
+        return th.as_tensor(self.action_masks[steps, envs], device=self.device) if self.mask_dim > 0 else None
 
 
 def _episode_lengths(episode_ends: np.ndarray, steps: np.ndarray | None = None) -> np.ndarray:
@@ -378,10 +395,11 @@ class DictEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         gae_lambda: float = 1.0,
         gamma: float = 0.99,
         n_envs: int = 1,
+        mask_dim: int = 0,
     ):
         if not isinstance(observation_space, spaces.Dict):
             raise ValueError(f"DictEpisodicRolloutBuffer needs a Dict observation space, got {observation_space}")
-        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
+        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs, mask_dim)
 
     def _allocate_observations(self, capacity: int) -> None:
         self.observations = {

@@ -84,7 +84,7 @@ class CarryingEpisodicRolloutBuffer(EpisodicRolloutBuffer):
             self.n_dropped_steps += len(unused) - len(kept)
             kept_rows.append(kept)
         new_pos = max(len(kept) for kept in kept_rows)
-        moved = [self.actions, self.rewards, self.episode_ends, self.episode_infos, self.values, self.behaviour_log_prob]
+        moved = [*super()._per_step_arrays(), self.behaviour_log_prob]
         for env_index, kept in enumerate(kept_rows):
             first = new_pos - len(kept)
             for array in [*moved, *self._observation_arrays()]:

@@ -87,6 +87,7 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         group_size: int = 2,
         episodes_per_rollout: int = 2,
         seed: int | None = None,
+        mask_dim: int = 0,
     ):
         if group_size < 2 or episodes_per_rollout % group_size != 0:
             raise ValueError(f"episodes_per_rollout={episodes_per_rollout} must be a multiple of group_size={group_size} >= 2")
@@ -95,7 +96,7 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         self.seed_generator = np.random.default_rng(seed)
         self.round = 0
         self.round_seeds: list[int] = []
-        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
+        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs, mask_dim)
 
     def _allocate(self, capacity: int) -> None:
         super()._allocate(capacity)
@@ -187,8 +188,9 @@ class DictGroupedEpisodicRolloutBuffer(GroupedEpisodicRolloutBuffer, DictEpisodi
         group_size: int = 2,
         episodes_per_rollout: int = 2,
         seed: int | None = None,
+        mask_dim: int = 0,
     ):
         if not isinstance(observation_space, spaces.Dict):
             raise ValueError(f"DictGroupedEpisodicRolloutBuffer needs a Dict observation space, got {observation_space}")
         spaces_and_device = (buffer_size, observation_space, action_space, device)
-        super().__init__(*spaces_and_device, gae_lambda, gamma, n_envs, group_size, episodes_per_rollout, seed)
+        super().__init__(*spaces_and_device, gae_lambda, gamma, n_envs, group_size, episodes_per_rollout, seed, mask_dim)

@@ -3,12 +3,14 @@
 import warnings
 from typing import Any
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import (
     BernoulliDistribution,
     CategoricalDistribution,
     DiagGaussianDistribution,
+    Distribution,
 )
 from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
@@ -87,7 +89,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
         log_prob = distribution.log_prob(actions)
         return actions.reshape((-1, *self.action_space.shape)), None, log_prob  # type: ignore[misc]
 
-    def sample_actions(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor | None]:
+    def sample_actions(self, obs: PyTorchObs, action_masks: Any = None) -> tuple[th.Tensor, th.Tensor | None]:
         """
         What a rollout needs from the policy: ``forward`` without the log-probability of the actions, which
         REINFORCE recomputes at update time (computing it while collecting would be thrown away).
@@ -99,6 +101,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
         (multi-categorical, gSDE) go through SB3's distribution.
 
         :param obs: Observation
+        :param action_masks: Masks of the valid actions (a maskable policy only, see :mod:`sb3_reinforce.masking`)
         :return: sampled actions, and the values (None without a value network)
         """
         features = self.extract_features(obs)  # type: ignore[arg-type]
@@ -111,11 +114,12 @@ class REINFORCEPolicy(ActorCriticPolicy):
             pi_features, vf_features = features
             latent_pi = self.mlp_extractor.forward_actor(pi_features)
             values = self.value_net(self.mlp_extractor.forward_critic(vf_features))
-        actions = self._sample_from_latent(latent_pi)
+        actions = self._sample_from_latent(latent_pi, action_masks)
         return actions.reshape((-1, *self.action_space.shape)), values  # type: ignore[misc]
 
-    def _sample_from_latent(self, latent_pi: th.Tensor) -> th.Tensor:
+    def _sample_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> th.Tensor:
         """Actions sampled from the distribution the policy's latent features parametrise."""
+        _refuse_masks(action_masks)
         if isinstance(self.action_dist, CategoricalDistribution):
             # (n_envs, n_actions) -> (n_envs,): what torch's Categorical.sample does, less its checks
             probs = th.softmax(self.action_net(latent_pi), dim=-1)
@@ -130,18 +134,41 @@ class REINFORCEPolicy(ActorCriticPolicy):
         return self._get_action_dist_from_latent(latent_pi).get_actions()
 
     def evaluate_actions(  # type: ignore[override]
-        self, obs: PyTorchObs, actions: th.Tensor
+        self, obs: PyTorchObs, actions: th.Tensor, action_masks: Any = None
     ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
         """
         :param obs: Observation
         :param actions: Actions
+        :param action_masks: Masks of the valid actions (a maskable policy only)
         :return: estimated value (None without a value network), log likelihood of the actions
             and entropy of the action distribution.
         """
+        _refuse_masks(action_masks)
         if self.use_value_net:
             return super().evaluate_actions(obs, actions)
         distribution = self.get_distribution(obs)
         return None, distribution.log_prob(actions), distribution.entropy()
+
+    def get_distribution(self, obs: PyTorchObs, action_masks: Any = None) -> Distribution:
+        """
+        :param obs: Observation
+        :param action_masks: Masks of the valid actions (a maskable policy only)
+        :return: the action distribution
+        """
+        _refuse_masks(action_masks)
+        return super().get_distribution(obs)
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """SB3's ``predict``; ``action_masks`` only for a maskable policy."""
+        _refuse_masks(action_masks)
+        return super().predict(observation, state, episode_start, deterministic)
 
     def value_parameters(self) -> list[th.nn.Parameter]:
         """
@@ -174,6 +201,14 @@ class REINFORCEPolicy(ActorCriticPolicy):
         if not self.use_value_net:
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
         return super().predict_values(obs)
+
+
+def _refuse_masks(action_masks: Any) -> None:
+    if action_masks is not None:
+        raise ValueError(
+            "action_masks were given to a policy built without masking: REINFORCE uses a maskable policy when the "
+            "env it is created with has an action_masks() method"
+        )
 
 
 class REINFORCECnnPolicy(REINFORCEPolicy):

@@ -37,8 +37,15 @@ from sb3_reinforce.groups import (
     GroupedEpisodicRolloutBuffer,
     seeded_reset,
 )
+from sb3_reinforce.masking import mask_dim, mask_source, maskable_policy_class, no_masks
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
-from sb3_reinforce.sampling import bootstrap_truncated_rewards, expected_rollout_steps, first_non_finite_env, sample_actions
+from sb3_reinforce.sampling import (
+    bootstrap_truncated_rewards,
+    expected_rollout_steps,
+    first_non_finite_env,
+    log_prob_of,
+    sample_actions,
+)
 from sb3_reinforce.schedules import DEFAULT_LEARNING_RATE, StepsLinearSchedule, schedule_value
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
@@ -76,14 +83,12 @@ class REINFORCE(OnPolicyAlgorithm):
         the objective barely distinguishes an episode that fails at step 300 from one that lasts 500
     :param reward_to_go: Weight each step by its return-to-go ``G_t`` (True) or by the return of the whole
         episode ``R(tau)`` (False: the estimator before the causality argument, for comparison)
-    :param use_baseline: True: learn a value network V(s), fitted to the returns by MSE, and use it as the baseline
-        ``b(s) = V(s)`` (the same as ``baseline="value"``); False: no baseline (``baseline="none"``); None (default):
-        see ``baseline``. Without a learned baseline the policy has no value network at all
-    :param baseline: The baseline subtracted from the returns: ``"none"``, ``"value"`` (a learned value network,
-        as ``use_baseline=True``) or ``"leave_one_out"`` (each episode's baseline at step ``t`` is the mean return
-        of the batch's other episodes at their step ``t``, 0 after they end; unbiased, no network; needs at least
-        2 episodes per update). None (default): from ``use_baseline`` when it is given, otherwise
-        ``"leave_one_out"`` when ``n_episodes >= 2`` and ``"none"`` when ``n_episodes == 1``
+    :param use_baseline: True: a learned value network V(s) as the baseline (``baseline="value"``); False: no
+        baseline (``baseline="none"``); None (default): see ``baseline``
+    :param baseline: ``"none"``, ``"value"`` (a learned value network) or ``"leave_one_out"`` (each episode's
+        baseline at step ``t`` is the mean return of the batch's other episodes at their step ``t``, or of its
+        group's with ``group_size > 1``; unbiased, no network). None (default): from ``use_baseline`` when given,
+        else ``"leave_one_out"`` when ``n_episodes >= 2`` and ``"none"`` otherwise
     :param bootstrap_truncated: With a learned baseline only: at a time-limit truncation, add ``gamma * V(s_T)``
         of the final observation to the last reward, treating the time limit as not part of the task
     :param normalize_advantage: Standardise the advantages over the batch (mean 0, std 1; a batch of one step is
@@ -91,12 +96,10 @@ class REINFORCE(OnPolicyAlgorithm):
     :param ent_coef: Entropy coefficient for the loss calculation
     :param vf_coef: Value function coefficient for the loss calculation (``value_fit="joint"`` only)
     :param value_fit: How the value baseline (``baseline="value"``) is fitted to the Monte Carlo returns.
-        ``"separate"`` (default): after the policy's step, with its own optimizer (the policy's optimizer class
-        and kwargs, learning rate ``vf_learning_rate``), ``vf_n_epochs`` passes over the batch in shuffled
-        minibatches of ``vf_batch_size`` steps, not clipped; only V's own layers are trained (a features extractor
-        shared with the policy is left to the policy). The advantages of a batch use V as it was before that batch,
-        fitted on earlier batches only, so they stay unbiased. ``"joint"``: one step of ``vf_coef`` times the value
-        loss added to the policy's loss, with the same optimizer and gradient clipping (A2C's way)
+        ``"separate"`` (default): after the policy's step, by its own optimizer (learning rate
+        ``vf_learning_rate``), ``vf_n_epochs`` passes in shuffled minibatches of ``vf_batch_size`` steps, V's own
+        layers only; a batch's advantages use V fitted on earlier batches. ``"joint"``: ``vf_coef`` times the value
+        loss joins the policy's loss, one optimizer and one clipping (A2C's way)
     :param vf_learning_rate: Learning rate of the value fit (``value_fit="separate"``): a number, a function of
         the progress remaining, or a :class:`StepsLinearSchedule`
     :param vf_n_epochs: Passes over the batch per value fit (``value_fit="separate"``)
@@ -104,11 +107,9 @@ class REINFORCE(OnPolicyAlgorithm):
     :param max_grad_norm: The maximum value for the gradient clipping (``math.inf`` disables clipping)
     :param batch_size: Number of steps per gradient-accumulation chunk, or None to process the whole batch at once
     :param carry_episodes: Keep the steps an env takes after its used episodes (while waiting for the slowest env)
-        for the next rollout instead of dropping them (up to one rollout's worth of whole episodes per env), and
-        weight each episode partly played under earlier parameters by its likelihood ratio (importance sampling).
-        With one env nothing is ever waited for, so it changes nothing there (the same parameters for a seed);
-        False drops those steps and resets the envs that are mid-episode at the next rollout's start. None
-        (default): True, except with ``group_size > 1``, where episodes cannot be carried
+        for the next rollout (up to one rollout's worth of whole episodes per env), each episode partly played
+        under earlier parameters weighted by its likelihood ratio; False drops them. None (default): True, except
+        with ``group_size > 1``, where episodes cannot be carried
     :param group_size: Number of episodes that start from the same reset seed and form a group (1: no groups). The
         update's episodes form ``n_episodes / group_size`` groups, whose seeds come from the model's seeded
         generator; with ``baseline="leave_one_out"`` (the default) each episode's baseline is the mean return of
@@ -121,13 +122,9 @@ class REINFORCE(OnPolicyAlgorithm):
         (``Box`` actions only; ``log_std_init``, ``full_std``, ``use_expln`` and ``squash_output`` go in
         ``policy_kwargs``; a squashed action is rescaled to the bounds, an unsquashed one clipped to them)
     :param sde_sample_freq: Sample a new noise matrix every n steps of a rollout when using gSDE; -1: once per
-        rollout, at its start (so every episode of a rollout explores with the same matrix, one per env). Only 1
-        (a new matrix every step) keeps the policy gradient unbiased: the loss scores each action by its own
-        Gaussian, as if the steps' noises were independent, and a matrix shared by several steps makes them
-        correlated (as in A2C and PPO, where it spans one rollout of ``n_steps``; here whole episodes by default)
+        rollout. Only 1 keeps the policy gradient unbiased (a matrix shared by several steps correlates their noises)
     :param episode_length_limit: Longest episode (in steps) a rollout waits for; a longer one raises a
-        ``RuntimeError`` naming the env. Memory stays bounded by ``episodes_per_env * episode_length_limit`` steps
-        per env
+        ``RuntimeError`` naming the env
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -282,6 +279,13 @@ class REINFORCE(OnPolicyAlgorithm):
                     UserWarning,
                 )
         self._baseline: Baseline = make_baseline(self.baseline, self.value_fit, self.group_size, self.group_std_scaling)
+        # invalid-action masking when the env has action_masks() (sb3-contrib's protocol): a maskable policy, and
+        # the masks stored beside the actions
+        self._action_masks = mask_source(self.env)
+        if self._action_masks is not no_masks:
+            assert self.policy_class is not None
+            self.policy_class = maskable_policy_class(self.policy_class)  # type: ignore[arg-type]
+            self.rollout_buffer_kwargs = {**self.rollout_buffer_kwargs, "mask_dim": mask_dim(self.action_space)}
 
         # the policy gets use_value_net from the baseline; the stored policy_kwargs stay the user's, so that
         # load(..., policy_kwargs=<the same kwargs>) matches them
@@ -308,7 +312,18 @@ class REINFORCE(OnPolicyAlgorithm):
         return state_dicts, variables
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_baseline"]
+        return [*super()._excluded_save_params(), "_baseline", "_action_masks"]
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """SB3's ``predict``, with ``action_masks`` (the valid actions) for a model trained on an env that has them."""
+        return self.policy.predict(observation, state, episode_start, deterministic, action_masks=action_masks)
 
     def _schedule_value(self, schedule: float | Schedule) -> float:
         """A learning rate for the rollout just collected (see :func:`~sb3_reinforce.schedules.schedule_value`)."""
@@ -363,7 +378,8 @@ class REINFORCE(OnPolicyAlgorithm):
                 # Sample a new noise matrix
                 self.policy.reset_noise(env.num_envs)
             n_steps += 1
-            actions, clipped_actions, values = sample_actions(self.policy, self._last_obs)  # type: ignore[arg-type]
+            action_masks = self._action_masks(env)
+            actions, clipped_actions, values = sample_actions(self.policy, self._last_obs, action_masks)  # type: ignore[arg-type]
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
             self._check_observations(rollout_buffer, new_obs, n_steps - episode_starts_at)
@@ -378,7 +394,7 @@ class REINFORCE(OnPolicyAlgorithm):
             episode_starts_at[dones] = n_steps
             if self.bootstrap_truncated:
                 rewards = bootstrap_truncated_rewards(self.policy, rewards, dones, infos, self.gamma)
-            rollout_buffer.add(self._last_obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
+            rollout_buffer.add(self._last_obs, actions, rewards, dones, values, infos, action_masks)  # type: ignore[arg-type]
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
             reset_seeds = rollout_buffer.reset_request()
@@ -424,17 +440,7 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _log_prob_of(self, rollout_buffer: EpisodicRolloutBuffer, steps: np.ndarray, envs: np.ndarray) -> np.ndarray:
         """``log pi(a|s)`` under the current parameters of the buffer's steps ``(steps, envs)``, in chunks, no grad."""
-        chunk = self.batch_size or max(len(steps), 1)
-        out = [np.zeros(0, dtype=np.float32)]
-        with th.no_grad():
-            for start in range(0, len(steps), chunk):
-                rows, cols = steps[start : start + chunk], envs[start : start + chunk]
-                actions = rollout_buffer.to_torch(rollout_buffer.actions[rows, cols])
-                if isinstance(self.action_space, spaces.Discrete):
-                    actions = actions.long().flatten()
-                _, log_prob, _ = self.policy.evaluate_actions(rollout_buffer._observation_batch(rows, cols), actions)
-                out.append(log_prob.cpu().numpy())
-        return np.concatenate(out)
+        return log_prob_of(self.policy, rollout_buffer, steps, envs, self.batch_size)
 
     def _reset_all_envs(self, env: VecEnv, seeds: list[int | None] | None = None) -> None:
         """
@@ -516,7 +522,9 @@ class REINFORCE(OnPolicyAlgorithm):
                 # Convert discrete action from float to long
                 actions = actions.long().flatten()
 
-            log_prob, entropy, values = self._baseline.evaluate(self.policy, rollout_data.observations, actions)
+            log_prob, entropy, values = self._baseline.evaluate(
+                self.policy, rollout_data.observations, actions, rollout_data.action_masks
+            )
             # this chunk's share of the batch: chunk means weighted by it add up to the batch mean
             weight = len(actions) / n_steps
 

@@ -34,19 +34,20 @@ def without_distribution_validation() -> Iterator[None]:
 
 
 def sample_actions(
-    policy: REINFORCEPolicy, obs: np.ndarray | dict[str, np.ndarray]
+    policy: REINFORCEPolicy, obs: np.ndarray | dict[str, np.ndarray], action_masks: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
     """
     Sample one action per env, without gradient.
 
     :param policy: The policy
     :param obs: The observation of every env, shape (n_envs, ...)
+    :param action_masks: The masks of every env's valid actions, shape (n_envs, mask_dim), for a maskable policy
     :return: the actions to store (the distribution's samples; Discrete ones shaped (n_envs, 1)), the actions to
         send to the env (a squashed gSDE action rescaled to the bounds as ``predict`` does, another ``Box`` action
         clipped to them) and V(obs), shape (n_envs, 1), or None without a value network
     """
     with th.no_grad(), without_distribution_validation():
-        action_tensor, values = policy.sample_actions(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
+        action_tensor, values = policy.sample_actions(obs_as_tensor(obs, policy.device), action_masks)  # type: ignore[arg-type]
     actions = action_tensor.cpu().numpy()
     env_actions = actions
     if isinstance(policy.action_space, spaces.Box):
@@ -70,6 +71,27 @@ def expected_rollout_steps(env: VecEnv | None, episodes_per_env: int, default: i
         spec = None
     max_episode_steps = getattr(spec, "max_episode_steps", None)
     return default if max_episode_steps is None else episodes_per_env * int(max_episode_steps)
+
+
+def log_prob_of(
+    policy: REINFORCEPolicy, buffer: EpisodicRolloutBuffer, steps: np.ndarray, envs: np.ndarray, batch_size: int | None
+) -> np.ndarray:
+    """
+    ``log pi(a|s)`` under the policy's current parameters of the buffer's steps ``(steps, envs)`` (with the masks
+    their actions were sampled under), in chunks of ``batch_size`` steps, without gradient.
+    """
+    chunk = batch_size or max(len(steps), 1)
+    out = [np.zeros(0, dtype=np.float32)]
+    with th.no_grad():
+        for start in range(0, len(steps), chunk):
+            rows, cols = steps[start : start + chunk], envs[start : start + chunk]
+            actions = buffer.to_torch(buffer.actions[rows, cols])
+            if isinstance(policy.action_space, spaces.Discrete):
+                actions = actions.long().flatten()
+            observations = buffer._observation_batch(rows, cols)
+            _, log_prob, _ = policy.evaluate_actions(observations, actions, buffer.action_masks_of(rows, cols))
+            out.append(log_prob.cpu().numpy())
+    return np.concatenate(out)
 
 
 def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:

@@ -139,9 +139,9 @@ def test_update_never_evaluates_more_than_batch_size_steps(monkeypatch):
     seen = []
     get_distribution = model.policy.get_distribution
 
-    def spy(obs):
+    def spy(obs, action_masks=None):
         seen.append(len(obs))
-        return get_distribution(obs)
+        return get_distribution(obs, action_masks)
 
     monkeypatch.setattr(model.policy, "get_distribution", spy)
     model.train()
@@ -159,8 +159,8 @@ def test_non_finite_loss_raises_before_any_parameter_changes(monkeypatch):
     before = params_of(model)
     evaluate = model._baseline.evaluate
 
-    def nan_log_prob(policy, obs, actions):
-        log_prob, entropy, values = evaluate(policy, obs, actions)
+    def nan_log_prob(policy, obs, actions, action_masks=None):
+        log_prob, entropy, values = evaluate(policy, obs, actions, action_masks)
         return log_prob * float("nan"), entropy, values
 
     monkeypatch.setattr(model._baseline, "evaluate", nan_log_prob)

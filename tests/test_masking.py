@@ -1,0 +1,152 @@
+"""Invalid-action masking through sb3-contrib's protocol: sampling, storage, the update, predict and evaluation."""
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from sb3_contrib.common.envs import InvalidActionEnvDiscrete, InvalidActionEnvMultiBinary, InvalidActionEnvMultiDiscrete
+from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+from sb3_contrib.common.maskable.evaluation import evaluate_policy as maskable_evaluate_policy
+from sb3_contrib.common.maskable.utils import get_action_masks
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import IdentityEnv, IdentityEnvBox
+
+from sb3_reinforce import REINFORCE
+from sb3_reinforce.masking import MaskableMixin, mask_dim
+from sb3_reinforce.policies import REINFORCEPolicy
+from tests.conftest import one_rollout
+
+ENVS = {
+    "discrete": lambda: InvalidActionEnvDiscrete(dim=70, n_invalid_actions=55),
+    "multidiscrete": lambda: InvalidActionEnvMultiDiscrete(dims=[2, 3, 4], n_invalid_actions=4),
+    "multibinary": lambda: InvalidActionEnvMultiBinary(dims=4, n_invalid_actions=2),
+}
+
+
+def allowed(action_space: spaces.Space, action: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether ``action`` is allowed by ``mask`` (sb3-contrib's layout: one entry per choice of each dimension)."""
+    if isinstance(action_space, spaces.Discrete):
+        return bool(mask[int(np.asarray(action).item())])
+    sizes = action_space.nvec if isinstance(action_space, spaces.MultiDiscrete) else np.full(action_space.n, 2)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return bool(np.all(mask[offsets + np.asarray(action, dtype=int)]))
+
+
+class InvalidActionCounter(BaseCallback):
+    """Counts the actions sent to the envs that their masks forbid, and the masks REINFORCE read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = self.invalid = 0
+
+    def _on_step(self) -> bool:
+        masks = self.locals["action_masks"]
+        assert masks is not None
+        for action, mask in zip(self.locals["clipped_actions"], masks, strict=True):
+            self.steps += 1
+            self.invalid += not allowed(self.model.action_space, action, mask)
+        return True
+
+
+@pytest.mark.parametrize("space", list(ENVS))
+def test_invalid_actions_are_never_sampled(space):
+    env = make_vec_env(ENVS[space], n_envs=2, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=4, seed=0)
+    assert isinstance(model.policy, MaskableMixin)
+    counter = InvalidActionCounter()
+    model.learn(3_000, callback=counter)
+    assert counter.steps >= 3_000 and counter.invalid == 0
+
+
+def test_an_env_without_action_masks_gets_the_plain_policy():
+    env = make_vec_env(lambda: IdentityEnv(dim=70, ep_length=8), n_envs=2, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=4, seed=0)
+    assert type(model.policy) is REINFORCEPolicy and model.rollout_buffer.mask_dim == 0
+    with pytest.raises(ValueError, match="built without masking"):
+        model.predict(env.reset(), action_masks=np.ones((2, 70), dtype=bool))
+
+
+def test_masks_are_stored_beside_the_actions_and_reach_the_update():
+    env = make_vec_env(ENVS["discrete"], n_envs=2, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=2, carry_episodes=False, seed=0)
+    seen = []
+
+    class RecordMasks(BaseCallback):
+        def _on_step(self) -> bool:
+            seen.append(np.array(self.locals["action_masks"]))
+            return True
+
+    _, callback = model._setup_learn(total_timesteps=1, callback=RecordMasks())
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
+    buffer = model.rollout_buffer
+    assert buffer.mask_dim == 70 and buffer.action_masks.shape[1:] == (2, 70)
+    np.testing.assert_array_equal(buffer.action_masks[: buffer.pos], np.stack(seen))
+    samples = next(buffer.get(None))
+    steps, envs = np.nonzero(buffer.used)
+    np.testing.assert_array_equal(samples.action_masks.numpy(), buffer.action_masks[steps, envs])
+    # the update's log-likelihoods are those of the masked distribution the actions were sampled from
+    actions = samples.actions.long().flatten()
+    log_prob, _, _ = model._baseline.evaluate(model.policy, samples.observations, actions, samples.action_masks)
+    unmasked = model.policy.get_distribution(samples.observations).log_prob(actions)
+    assert th.all(log_prob > unmasked)  # the mass of the invalid actions goes to the valid ones
+
+
+def test_masked_logits_get_no_gradient():
+    env = make_vec_env(ENVS["discrete"], n_envs=2, seed=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=2, carry_episodes=False, seed=0)
+    one_rollout(model)
+    samples = next(model.rollout_buffer.get(None))
+    logits = []
+
+    def keep_logits(module, args, output):
+        output.retain_grad()
+        logits.append(output)
+
+    model.policy.action_net.register_forward_hook(keep_logits)
+    actions = samples.actions.long().flatten()
+    log_prob, entropy, _ = model._baseline.evaluate(model.policy, samples.observations, actions, samples.action_masks)
+    (-(samples.advantages * log_prob).mean() - entropy.mean()).backward()
+    (grad,) = [output.grad for output in logits]
+    valid = samples.action_masks
+    # the masked logits' gradient is zero up to float32 rounding: sb3-contrib normalises the logits over every
+    # action before masking, a shift that the masked distribution's own normalisation cancels exactly
+    assert grad[~valid].abs().max() <= 1e-6 * grad[valid].abs().max()
+    assert th.any(grad[valid] != 0)
+
+
+@pytest.mark.parametrize("space", list(ENVS))
+def test_predict_evaluate_policy_and_eval_callback_with_masks(space, tmp_path):
+    env = make_vec_env(ENVS[space], n_envs=2, seed=0)
+    eval_env = make_vec_env(ENVS[space], n_envs=1, seed=1)
+    callback = MaskableEvalCallback(eval_env, eval_freq=200, n_eval_episodes=3, log_path=str(tmp_path), verbose=0)
+    model = REINFORCE("MlpPolicy", env, n_episodes=4, seed=0).learn(1_000, callback=callback)
+    assert len(np.load(tmp_path / "evaluations.npz")["results"]) >= 1
+    obs, masks = env.reset(), get_action_masks(env)
+    for deterministic in (False, True):
+        actions, _ = model.predict(obs, action_masks=masks, deterministic=deterministic)
+        assert all(allowed(model.action_space, a, m) for a, m in zip(actions, masks, strict=True))
+    mean, _ = maskable_evaluate_policy(model, eval_env, n_eval_episodes=5, warn=False)
+    assert np.isfinite(mean)
+    model.save(tmp_path / "masked")
+    loaded = REINFORCE.load(tmp_path / "masked", env=env)
+    assert isinstance(loaded.policy, MaskableMixin)
+    np.testing.assert_array_equal(loaded.predict(obs, action_masks=masks, deterministic=True)[0], actions)
+
+
+def test_masking_with_groups_and_a_value_baseline():
+    env = make_vec_env(ENVS["discrete"], n_envs=2, seed=0)
+    for kwargs in (dict(group_size=2), dict(baseline="value"), dict(baseline="value", value_fit="joint")):
+        counter = InvalidActionCounter()
+        REINFORCE("MlpPolicy", env, n_episodes=4, seed=0, **kwargs).learn(800, callback=counter)
+        assert counter.steps >= 800 and counter.invalid == 0, kwargs
+
+
+def test_masking_needs_discrete_actions():
+    class BoxWithMasks(IdentityEnvBox):
+        def action_masks(self):
+            return [True]
+
+    with pytest.raises(ValueError, match="needs Discrete, MultiDiscrete or MultiBinary actions"):
+        REINFORCE("MlpPolicy", make_vec_env(BoxWithMasks, n_envs=1))
+    assert mask_dim(spaces.MultiBinary(3)) == 6 and mask_dim(spaces.MultiDiscrete([2, 3])) == 5
