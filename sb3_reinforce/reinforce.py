@@ -60,16 +60,9 @@ class REINFORCE(OnPolicyAlgorithm):
 
     Paper: https://doi.org/10.1007/BF00992696
 
-    Every update uses whole episodes: each of the ``n_envs`` envs plays ``ceil(n_episodes / n_envs)`` of them,
-    and each step's log-likelihood gradient is weighted by its Monte Carlo return minus a baseline. Nothing is
-    bootstrapped (unless ``bootstrap_truncated``). One optimizer step per rollout on
-
-        L = -mean_t[w A_t log pi(a_t|s_t)] - ent_coef * mean_t[H(pi(.|s_t))] (+ vf_coef * mean_t[w (G_t - V(s_t))^2])
-
-    with ``w`` the importance weight of an episode carried from the previous rollout (1 otherwise). ``n_steps``
-    is each env's steps in the last rollout (before the first: ``episodes_per_env`` times the env's time limit),
-    as SB3 code reads it; it is not a hyperparameter. The docs explain rollouts, carrying, the baselines and the
-    episode statistics in full.
+    Every update uses whole episodes, each step's log-likelihood gradient weighted by its Monte Carlo return minus
+    a baseline, in one optimizer step per rollout. ``n_steps`` is each env's steps in the last rollout, as SB3 code
+    reads it, not a hyperparameter. The docs explain rollouts, carrying, groups, masking and the baselines in full.
 
     :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy)
     :param env: The environment to learn from (if registered in Gym, can be str)
