@@ -351,8 +351,10 @@ def _collect_batch(model: REINFORCE, env: VecEnv, buffer: EpisodicRolloutBuffer,
     if isinstance(model.action_space, spaces.Discrete):
         actions = actions.long().flatten()
     # boolean indexing of a (n_steps, n_envs) array is row-major: the order of buffer.get
-    undiscounted = whole_episode_returns(rewards, episode_ends, 1.0)[episode_ends & used]
-    returns_to_go = discounted_returns_to_go(rewards, episode_ends, model.gamma)
+    # an invalid step (the unused steps before a grouped round) bounds an episode as its end does
+    bounds = episode_ends | ~buffer._valid()
+    undiscounted = whole_episode_returns(rewards, bounds, 1.0)[episode_ends & used]
+    returns_to_go = discounted_returns_to_go(rewards, bounds, model.gamma)
     groups = buffer._groups()
     by_group = (returns_to_go, episode_ends, used, groups)
     return _Batch(
@@ -365,7 +367,7 @@ def _collect_batch(model: REINFORCE, env: VecEnv, buffer: EpisodicRolloutBuffer,
             if buffer.n_episodes >= 2
             else np.full(int(used.sum()), np.nan)
         ),
-        episode_returns=whole_episode_returns(rewards, episode_ends, model.gamma)[used],
+        episode_returns=whole_episode_returns(rewards, bounds, model.gamma)[used],
         undiscounted_returns=undiscounted,
         n_episodes=buffer.n_episodes,
         group_leave_one_out=None if groups is None else group_leave_one_out_baseline(*by_group)[used],

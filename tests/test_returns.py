@@ -201,3 +201,40 @@ def test_reward_to_go_false_weights_every_step_by_the_episode_return():
     one_rollout(model)
     np.testing.assert_allclose(model.rollout_buffer.advantages[:10, 0], 1.9375)
     np.testing.assert_allclose(model.rollout_buffer.returns[:10, 0], 1.9375)
+
+
+@pytest.mark.parametrize("rollout", [dict(carry_episodes=True), dict(group_size=2)])
+def test_whole_episode_returns_of_carried_and_grouped_columns(rollout):
+    """A column that does not start with an episode (carried steps right-aligned, or a grouped rollout's rounds
+    after unused steps) still gives each used episode its own return: reward 1 per step, so R = sum_k<L 0.9^k."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_reinforce import REINFORCE
+    from tests.envs import RandomLengthEnv
+
+    env = make_vec_env(RandomLengthEnv, n_envs=4, seed=0, env_kwargs=dict(max_length=20))
+    model = REINFORCE("MlpPolicy", env, n_episodes=8, gamma=0.9, reward_to_go=False, seed=0, **rollout)
+    checked = carried = 0
+
+    class CheckReturns(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            nonlocal checked, carried
+            buffer = self.model.rollout_buffer
+            carried += int(getattr(buffer, "n_carried_steps", 0))
+            for env_index in range(4):
+                rows = np.flatnonzero(buffer.used[:, env_index])
+                ends = rows[buffer.episode_ends[rows, env_index]]
+                starts = np.concatenate([[rows[0]], rows[np.searchsorted(rows, ends[:-1]) + 1]])
+                for start, end in zip(starts, ends, strict=True):
+                    episode = rows[(rows >= start) & (rows <= end)]
+                    expected = (1 - 0.9 ** len(episode)) / 0.1
+                    np.testing.assert_allclose(buffer.returns[episode, env_index], expected, rtol=1e-5)
+                    checked += 1
+
+    model.learn(2_000, callback=CheckReturns())
+    assert carried > 0 or "group_size" in rollout
+    assert checked >= 32
