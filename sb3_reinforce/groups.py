@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
@@ -38,7 +39,7 @@ def reset_is_reproducible(env: VecEnv, seed: int = 0, n_resets: int = 2) -> bool
     """
     first = None
     for _ in range(n_resets):
-        obs = seeded_reset(env, [seed] * env.num_envs)
+        obs = reset_all_envs(env, [seed] * env.num_envs)
         flat = [np.asarray(part) for part in (obs.values() if isinstance(obs, dict) else [obs])]
         if first is None:
             first = flat
@@ -47,16 +48,21 @@ def reset_is_reproducible(env: VecEnv, seed: int = 0, n_resets: int = 2) -> bool
     return True
 
 
-def seeded_reset(env: VecEnv, seeds: list[int | None]) -> Any:
+def reset_all_envs(env: VecEnv, seeds: list[int | None] | None = None) -> Any:
     """
-    Reset every env of ``env`` (through its wrappers), env ``i`` with ``seeds[i]``: the seeds are set on the
-    innermost ``VecEnv``, which hands them to the next reset (SB3's ``VecEnv.seed`` gives every env its own
-    seed, where a group needs the same one in several envs).
+    Reset every env of ``env`` (through its wrappers) to the start of a new episode, env ``i`` with ``seeds[i]``
+    when given. The seeds are set on the innermost ``VecEnv``, which hands them to the next reset (SB3's
+    ``VecEnv.seed`` gives every env its own seed, where a group needs the same one in several envs). Under SB3's
+    ``EpisodicLifeEnv`` (``AtariWrapper``) the reset starts a new game, not only a new life.
 
     :return: The observations of the reset
     """
-    base = env.unwrapped
-    base._seeds = list(seeds)  # type: ignore[attr-defined]
+    life_episodes = [index for index, wrapped in enumerate(env.env_is_wrapped(EpisodicLifeEnv)) if wrapped]
+    if life_episodes:
+        # EpisodicLifeEnv.reset() in the middle of a life only takes a no-op step: make it a real reset
+        env.env_method("set_wrapper_attr", "was_real_done", True, indices=life_episodes)
+    if seeds is not None:
+        env.unwrapped._seeds = list(seeds)  # type: ignore[attr-defined]
     return env.reset()
 
 

@@ -8,7 +8,6 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -35,7 +34,7 @@ from sb3_reinforce.checks import (
 from sb3_reinforce.groups import (
     DictGroupedEpisodicRolloutBuffer,
     GroupedEpisodicRolloutBuffer,
-    seeded_reset,
+    reset_all_envs,
 )
 from sb3_reinforce.masking import mask_dim, mask_source, maskable_policy_class, no_masks
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
@@ -440,11 +439,7 @@ class REINFORCE(OnPolicyAlgorithm):
         Reset every env to the start of a new episode (a new game under ``EpisodicLifeEnv``), env ``i`` with
         ``seeds[i]`` when given.
         """
-        life_episodes = [index for index, wrapped in enumerate(env.env_is_wrapped(EpisodicLifeEnv)) if wrapped]
-        if life_episodes:
-            # EpisodicLifeEnv.reset() in the middle of a life only takes a no-op step: make it a real reset
-            env.env_method("set_wrapper_attr", "was_real_done", True, indices=life_episodes)
-        self._last_obs = env.reset() if seeds is None else seeded_reset(env, seeds)  # type: ignore[assignment]
+        self._last_obs = reset_all_envs(env, seeds)
         self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
 
     def _check_observations(

@@ -14,7 +14,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce.buffers import EpisodicRolloutBuffer
-from sb3_reinforce.groups import seeded_reset
+from sb3_reinforce.groups import reset_all_envs
 from sb3_reinforce.policies import REINFORCEPolicy
 
 
@@ -158,7 +158,7 @@ def play_episodes(
     """
     policy.set_training_mode(False)
     seeds = buffer.begin_rollout(episodes_per_env)
-    obs = env.reset() if seeds is None else seeded_reset(env, seeds)
+    obs = reset_all_envs(env, seeds)
     with kept_exploration_noise(policy):
         if policy.use_sde:
             policy.reset_noise(env.num_envs)
@@ -175,4 +175,4 @@ def play_episodes(
             obs = new_obs
             seeds = buffer.reset_request()  # the next round of a grouped rollout
             if seeds is not None:
-                obs = seeded_reset(env, seeds)
+                obs = reset_all_envs(env, seeds)

@@ -2,9 +2,11 @@
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
@@ -198,3 +200,55 @@ def test_the_zoo_preset_of_the_start_state_bandit_learns_the_best_action_in_ever
     model.learn(n_timesteps)
     actions, _ = model.predict(np.eye(4, dtype=np.float32), deterministic=True)
     np.testing.assert_array_equal(actions, [0, 1, 0, 1])  # a == s mod 2
+
+
+class _FakeAle:
+    def __init__(self) -> None:
+        self.n_lives = 3
+
+    def lives(self) -> int:
+        return self.n_lives
+
+
+class _LivesGame(gym.Env):
+    """A game of 3 lives of 2 steps each whose observation is a number drawn at reset: a new game is a new number."""
+
+    observation_space = spaces.Box(0.0, 1e9, shape=(1,), dtype=np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self) -> None:
+        self.ale = _FakeAle()
+        self.t = 0
+        self.start = 0.0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.ale.n_lives, self.t = 3, 0
+        self.start = float(self.np_random.integers(10**9))
+        return np.array([self.start], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        self.ale.n_lives -= self.t % 2 == 0
+        return np.array([self.start], dtype=np.float32), 1.0, self.ale.n_lives == 0, False, {}
+
+
+def test_every_round_starts_a_new_game_under_episodic_life_in_training_and_diagnostics():
+    from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
+
+    from sb3_reinforce.sampling import play_episodes
+
+    def make_env() -> DummyVecEnv:
+        return DummyVecEnv([lambda: EpisodicLifeEnv(_LivesGame()) for _ in range(2)])
+
+    model = REINFORCE("MlpPolicy", make_env(), n_episodes=4, group_size=2, seed=0)
+    model.learn(1)
+    diagnostic = GroupedEpisodicRolloutBuffer(
+        8, model.observation_space, model.action_space, n_envs=2, group_size=2, episodes_per_rollout=4, seed=0
+    )
+    play_episodes(model.policy, make_env(), diagnostic, episodes_per_env=2)
+    for buffer in (model.rollout_buffer, diagnostic):
+        for env_index in range(2):
+            valid = np.flatnonzero(buffer.valid[: buffer.pos, env_index])
+            first_round, second_round = buffer.observations[valid[[0, -1]], env_index, 0]
+            assert first_round != second_round  # round 2 is another group's seed: a new game
