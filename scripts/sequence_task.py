@@ -38,6 +38,7 @@ OUTPUT = REPO_ROOT / "docs" / "benchmark" / "sequence"
 
 def run(variant: str, seed: int, timesteps: int, eval_prompts: int) -> dict[str, Any]:
     """Train one variant on one seed; record the success rate of every update's episodes and a greedy evaluation."""
+    import gymnasium as gym
     import torch as th
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -59,7 +60,9 @@ def run(variant: str, seed: int, timesteps: int, eval_prompts: int) -> dict[str,
     env = make_vec_env(ENV_ID, n_envs=N_ENVS, seed=seed)
     model = REINFORCE("MlpPolicy", env, n_episodes=N_EPISODES, seed=seed, device="cpu", **VARIANTS[variant])
     model.learn(timesteps, callback=SuccessRate())
-    eval_env = make_vec_env(ENV_ID, n_envs=1, seed=10_000 + seed).envs[0]
+    # the evaluation's prompts: a seeded sequence, the same for every baseline of a seed
+    eval_env = gym.make(ENV_ID)
+    eval_env.reset(seed=10_000 + seed)
     successes = []
     for _ in range(eval_prompts):
         obs, _ = eval_env.reset()
