@@ -245,7 +245,6 @@ def gradient_statistics(
     rng_devices = []
     if model.device.type == "cuda":
         rng_devices = [model.device.index if model.device.index is not None else th.cuda.current_device()]
-    training = model.policy.training
     with th.random.fork_rng(devices=rng_devices):
         if seed is not None:
             th.manual_seed(seed)
@@ -280,7 +279,6 @@ def gradient_statistics(
             reference_sum += _batch_gradients(model, params, batch, weights)[reference_estimator]
         reference = reference_sum / n_reference_batches if n_reference_batches > 0 else reference_sum * np.nan
 
-    model.policy.set_training_mode(training)
     if env is None:
         diagnostic_env.close()
     return GradientStatistics(

@@ -145,7 +145,8 @@ def play_episodes(
     From a reset of ``env``, play ``episodes_per_env`` whole episodes in each of its envs with ``policy`` and
     fill ``buffer`` (reset first): the rollout ``REINFORCE`` would collect, without training, callbacks or
     logging. A grouped buffer (:class:`~sb3_reinforce.groups.GroupedEpisodicRolloutBuffer`) gets its rounds of
-    seeded resets. The policy's gSDE exploration matrices are drawn afresh for it and restored afterwards.
+    seeded resets. The policy's gSDE exploration matrices are drawn afresh for it, and they and the policy's
+    training mode are restored afterwards, also after an error.
 
     :param policy: The policy that plays
     :param env: The env it plays in
@@ -156,23 +157,27 @@ def play_episodes(
     :param sde_sample_freq: With gSDE, draw new exploration matrices every ``sde_sample_freq`` steps (-1: once,
         at the start), as ``REINFORCE`` does
     """
+    training = policy.training
     policy.set_training_mode(False)
-    seeds = buffer.begin_rollout(episodes_per_env)
-    obs = reset_all_envs(env, seeds)
-    with kept_exploration_noise(policy):
-        if policy.use_sde:
-            policy.reset_noise(env.num_envs)
-        n_steps = 0
-        while np.any(buffer.finished_episodes < episodes_per_env):
-            if policy.use_sde and sde_sample_freq > 0 and n_steps > 0 and n_steps % sde_sample_freq == 0:
+    try:
+        seeds = buffer.begin_rollout(episodes_per_env)
+        obs = reset_all_envs(env, seeds)
+        with kept_exploration_noise(policy):
+            if policy.use_sde:
                 policy.reset_noise(env.num_envs)
-            n_steps += 1
-            actions, env_actions, values = sample_actions(policy, obs)  # type: ignore[arg-type]
-            new_obs, rewards, dones, infos = env.step(env_actions)
-            if gamma_bootstrap is not None:
-                rewards = bootstrap_truncated_rewards(policy, rewards, dones, infos, gamma_bootstrap)
-            buffer.add(obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
-            obs = new_obs
-            seeds = buffer.reset_request()  # the next round of a grouped rollout
-            if seeds is not None:
-                obs = reset_all_envs(env, seeds)
+            n_steps = 0
+            while np.any(buffer.finished_episodes < episodes_per_env):
+                if policy.use_sde and sde_sample_freq > 0 and n_steps > 0 and n_steps % sde_sample_freq == 0:
+                    policy.reset_noise(env.num_envs)
+                n_steps += 1
+                actions, env_actions, values = sample_actions(policy, obs)  # type: ignore[arg-type]
+                new_obs, rewards, dones, infos = env.step(env_actions)
+                if gamma_bootstrap is not None:
+                    rewards = bootstrap_truncated_rewards(policy, rewards, dones, infos, gamma_bootstrap)
+                buffer.add(obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
+                obs = new_obs
+                seeds = buffer.reset_request()  # the next round of a grouped rollout
+                if seeds is not None:
+                    obs = reset_all_envs(env, seeds)
+    finally:
+        policy.set_training_mode(training)
