@@ -150,3 +150,13 @@ def test_masking_needs_discrete_actions():
     with pytest.raises(ValueError, match="needs Discrete, MultiDiscrete or MultiBinary actions"):
         REINFORCE("MlpPolicy", make_vec_env(BoxWithMasks, n_envs=1))
     assert mask_dim(spaces.MultiBinary(3)) == 6 and mask_dim(spaces.MultiDiscrete([2, 3])) == 5
+
+
+def test_an_untrained_model_succeeds_when_only_the_good_action_is_valid():
+    # sb3-contrib's identity case: every action but the correct one masked, so even a random policy scores every step
+    env = InvalidActionEnvDiscrete(dim=20, n_invalid_actions=19)
+    model = REINFORCE("MlpPolicy", env, seed=8)
+    maskable_evaluate_policy(model, env, n_eval_episodes=20, reward_threshold=99, warn=False)
+    # without the masks the same model is mostly wrong
+    mean, _ = maskable_evaluate_policy(model, env, n_eval_episodes=20, use_masking=False, warn=False)
+    assert mean < 50
