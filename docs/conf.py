@@ -34,12 +34,11 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 # anchors for the headings of levels 1-3, so that pages can link to sections: [text](page.md#a-heading)
 myst_heading_anchors = 3
 
-# Files under docs/ that are not pages of the site: the build output, the archive of earlier reports, the
+# Files under docs/ that are not pages of the site: the build output, the
 # reports and records that the scripts write (docs/benchmark/, docs/figures/, docs/pong/) and the generated
 # tables, which docs/misc/results.md includes.
 exclude_patterns = [
     "_build",
-    "archive",
     "benchmark",
     "figures",
     "pong",

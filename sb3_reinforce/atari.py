@@ -234,7 +234,7 @@ def pong_hyperparameters() -> dict[str, Any]:
     - RMSprop, learning rate 1e-3, decay 0.99, as Karpathy; its epsilon is 1e-8, not his 1e-5, because SB3 averages
       the loss over the batch's steps (about 10,000) where he summed it, which makes the gradient 10^4 times smaller;
     - no entropy bonus, no learned baseline, gradient clipping only as a guard against blow-ups;
-    - ``carry_episodes=False``, as the preset was measured (the library's default carries);
+    - ``carry_episodes=False``: a point in flight when a rollout starts is dropped and a new game begins;
     - ``batch_size=2048`` steps per gradient-accumulation chunk: a float32 copy of 2,048 observations is 52 MB,
       while the rollout itself stays in int8 (6,400 bytes a step).
     """
@@ -243,7 +243,7 @@ def pong_hyperparameters() -> dict[str, Any]:
     return dict(
         n_episodes=200,
         baseline="none",  # Karpathy's: returns standardised over the batch, nothing else
-        carry_episodes=False,  # as measured: a point in flight at a rollout's start is dropped (a new game starts)
+        carry_episodes=False,  # a point in flight at a rollout's start is dropped (a new game starts)
         gamma=0.99,
         learning_rate=1e-3,
         normalize_advantage=True,

@@ -31,7 +31,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "vanilla": dict(reward_to_go=False, normalize_advantage=False, use_baseline=False, ent_coef=0.0),
     "+ returns-to-go": dict(reward_to_go=True, normalize_advantage=False, use_baseline=False, ent_coef=0.0),
     "+ normalisation": dict(reward_to_go=True, normalize_advantage=True, use_baseline=False, ent_coef=0.0),
-    # the joint value step, as the study was measured (value_fit="separate" is the separate fit)
+    # the joint value step, which this study compares (value_fit="separate" is the separate fit)
     "+ learned baseline": dict(
         reward_to_go=True, normalize_advantage=True, use_baseline=True, value_fit="joint", ent_coef=0.0
     ),

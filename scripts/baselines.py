@@ -1,6 +1,6 @@
 """Do REINFORCE's baselines pay off in training? Learning curves of the four baselines, everything else pinned.
 
-Variants (issue 13): no baseline; the leave-one-out baseline (the batch's other episodes, no network); a value
+Variants: no baseline; the leave-one-out baseline (the batch's other episodes, no network); a value
 network V(s) fitted jointly (one step of ``vf_coef`` times its loss inside the policy's step, A2C's way); the same
 network fitted on its own after the policy's step (``value_fit="separate"``, its own Adam optimizer, several
 minibatch passes). Each trains on CartPole-v1, Acrobot-v1 and LunarLander-v3 (1 env) over several seeds; the figure

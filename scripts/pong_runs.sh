@@ -1,5 +1,5 @@
 #!/bin/bash
-# The Pong runs of issue 16 at the lowest CPU priority, each stopping at a 100-game mean of +15 or after 3,000
+# The Pong runs (three seeds and the sticky-action game) at the lowest CPU priority, each stopping at a 100-game mean of +15 or after 3,000
 # games, and resuming from its checkpoints when the script is run again. With no arguments it runs, one after
 # another, PongNoFrameskip-v4 seeds 1, 2 and 0 and ALE/Pong-v5 (sticky actions) seed 0; arguments name the runs
 # instead, as ENV_ID:SEED, so that two queues can share a two-core machine:

@@ -1,7 +1,8 @@
 #!/bin/bash
-# Keep the Pong runs of issue 16 alive across machines: copy each run's latest checkpoint (policy and RMSprop state,
+# Keep the Pong runs alive across machines: copy each run's latest checkpoint (policy and RMSprop state,
 # about 10 MB), its per-game CSV and its Monitor files from logs/ (not committed) to docs/pong/in_progress/<run>/
-# (committed). scripts/pong_runs.sh copies them back into logs/ where the saved checkpoint is newer than the local
+# (.gitignore keeps checkpoint zips out of the tree: add them with git add -f to move a run to another machine).
+# scripts/pong_runs.sh copies them back into logs/ where the saved checkpoint is newer than the local
 # one, and the run resumes from it. Safe beside a live run: a checkpoint still being written fails the zip test
 # and the one before it is saved; a saved copy is never replaced by an older one, and a failed copy leaves the
 # saved one as it was.

@@ -1,4 +1,4 @@
-"""Where REINFORCE and A2C differ on continuous control (issue 14): updates, exploration, gradient signal.
+"""Where REINFORCE and A2C differ on continuous control: updates, exploration, gradient signal.
 
 Reads the runs that ``scripts/benchmark.py`` cached for an env (``--cache``, one seed) and loads the final models of
 REINFORCE and A2C from the run's zoo logs (``log_path``: relative to the repository, on the machine that ran it)
