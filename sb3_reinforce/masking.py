@@ -84,8 +84,8 @@ class MaskableMixin:
     def evaluate_actions(
         self, obs: PyTorchObs, actions: th.Tensor, action_masks: Any = None
     ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
-        distribution = self.get_distribution(obs, action_masks)
-        values = self.predict_values(obs) if self.use_value_net else None  # type: ignore[attr-defined]
+        latent_pi, values = self._latent_pi_and_values(obs)  # type: ignore[attr-defined]
+        distribution = self._get_action_dist_from_latent(latent_pi, action_masks)
         return values, distribution.log_prob(actions), distribution.entropy()
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False, action_masks: Any = None) -> th.Tensor:

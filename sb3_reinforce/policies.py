@@ -104,18 +104,22 @@ class REINFORCEPolicy(ActorCriticPolicy):
         :param action_masks: Masks of the valid actions (a maskable policy only, see :mod:`sb3_reinforce.masking`)
         :return: sampled actions, and the values (None without a value network)
         """
-        features = self.extract_features(obs)  # type: ignore[arg-type]
-        values = None
-        if self.share_features_extractor:
-            latent_pi = self.mlp_extractor.forward_actor(features)  # type: ignore[arg-type]
-            if self.use_value_net:
-                values = self.value_net(self.mlp_extractor.forward_critic(features))  # type: ignore[arg-type]
-        else:
-            pi_features, vf_features = features
-            latent_pi = self.mlp_extractor.forward_actor(pi_features)
-            values = self.value_net(self.mlp_extractor.forward_critic(vf_features))
+        latent_pi, values = self._latent_pi_and_values(obs)
         actions = self._sample_from_latent(latent_pi, action_masks)
         return actions.reshape((-1, *self.action_space.shape)), values  # type: ignore[misc]
+
+    def _latent_pi_and_values(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor | None]:
+        """The policy's latent features and V(s) (None without a value network), from one pass of the extractors."""
+        features = self.extract_features(obs)  # type: ignore[arg-type]
+        if not self.share_features_extractor:
+            pi_features, vf_features = features
+            return self.mlp_extractor.forward_actor(pi_features), self.value_net(
+                self.mlp_extractor.forward_critic(vf_features)
+            )
+        latent_pi = self.mlp_extractor.forward_actor(features)  # type: ignore[arg-type]
+        if not self.use_value_net:
+            return latent_pi, None
+        return latent_pi, self.value_net(self.mlp_extractor.forward_critic(features))  # type: ignore[arg-type]
 
     def _sample_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> th.Tensor:
         """Actions sampled from the distribution the policy's latent features parametrise."""
