@@ -358,22 +358,6 @@ def open_rdb_storage(
         yield storage
 
 
-def rdb_storage(
-    url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL, retry_seconds: float = STORAGE_RETRY_SECONDS
-) -> RetryingRDBStorage:
-    """
-    :func:`open_rdb_storage`, the lock (PostgreSQL) released once the storage is open.
-
-    :param url: SQLAlchemy database URL
-    :param heartbeat_interval: Seconds between two heartbeats; 0 turns the heartbeat off
-    :param retry_seconds: Seconds an operation is tried again while the database does not answer
-    :return: The storage
-    :raises SystemExit: When the storage cannot be opened, with the URL (password hidden) and the reason on one line
-    """
-    with open_rdb_storage(url, heartbeat_interval, retry_seconds) as storage:
-        return storage
-
-
 def split_heartbeat_interval(args: Sequence[str]) -> tuple[list[str], int]:
     """
     Take ``--heartbeat-interval SECONDS`` out of the arguments of ``train`` (rl-zoo3 does not know it).
