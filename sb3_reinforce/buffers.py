@@ -287,7 +287,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
             )
         returns_fn = discounted_returns_to_go if reward_to_go else whole_episode_returns
         # a step that is not valid bounds an episode as its end does (a carried column starts below invalid rows, a
-        # grouped round after the unused steps of the last one)
+        # grouped wave after the unused steps of the last one)
         returns = returns_fn(rewards, episode_ends | ~valid, self.gamma)
         if baseline is None:
             advantages = returns.copy()

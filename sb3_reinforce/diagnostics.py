@@ -349,7 +349,7 @@ def _collect_batch(model: REINFORCE, env: VecEnv, buffer: EpisodicRolloutBuffer,
     if isinstance(model.action_space, spaces.Discrete):
         actions = actions.long().flatten()
     # boolean indexing of a (n_steps, n_envs) array is row-major: the order of buffer.get
-    # an invalid step (the unused steps before a grouped round) bounds an episode as its end does
+    # an invalid step (the unused steps before a grouped wave) bounds an episode as its end does
     bounds = episode_ends | ~buffer._valid()
     undiscounted = whole_episode_returns(rewards, bounds, 1.0)[episode_ends & used]
     returns_to_go = discounted_returns_to_go(rewards, bounds, model.gamma)

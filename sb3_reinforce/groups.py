@@ -3,12 +3,12 @@ Grouped rollouts: the episodes of an update form groups of ``group_size`` that s
 and each episode is judged against the other episodes of its group (RLOO, GRPO, POMO). ``REINFORCE`` picks
 these buffers in ``_setup_model`` when ``group_size > 1``.
 
-A grouped rollout of ``n_episodes`` episodes is played in ``ceil(n_episodes / n_envs)`` rounds: at the start of each
-round every env is reset with the seed of its group, and the round ends when every env has finished one episode (an
+A grouped rollout of ``n_episodes`` episodes is played in ``ceil(n_episodes / n_envs)`` waves: at the start of each
+wave every env is reset with the seed of its group, and the wave ends when every env has finished one episode (an
 env that finishes early keeps stepping; those steps are not used). Episode ``i`` of the rollout is played by env
-``i mod n_envs`` in round ``i // n_envs`` and belongs to group ``i // group_size``: with ``n_envs`` a multiple of
-``group_size`` a round holds whole groups, with fewer envs a group's episodes are played over several rounds, and
-the envs past ``n_episodes`` in the last round play episodes that are not used.
+``i mod n_envs`` in wave ``i // n_envs`` and belongs to group ``i // group_size``: with ``n_envs`` a multiple of
+``group_size`` a wave holds whole groups, with fewer envs a group's episodes are played over several waves, and
+the envs past ``n_episodes`` in the last wave play episodes that are not used.
 """
 
 from typing import Any
@@ -68,9 +68,9 @@ def reset_all_envs(env: VecEnv, seeds: list[int | None] | None = None) -> Any:
 
 class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
     """
-    Episodic rollout buffer of a grouped rollout: each round's episodes (one per env) start from their group's
+    Episodic rollout buffer of a grouped rollout: each wave's episodes (one per env) start from their group's
     reset seed (:meth:`begin_rollout` and :meth:`reset_request` hand the seeds to the algorithm); ``groups``
-    holds the group of every step, and the steps an env plays after its episode of the round are not valid.
+    holds the group of every step, and the steps an env plays after its episode of the wave are not valid.
 
     :param group_size: Episodes per group
     :param episodes_per_rollout: Episodes per rollout, a multiple of ``group_size``
@@ -100,8 +100,8 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         self.group_size = group_size
         self.episodes_per_rollout = episodes_per_rollout
         self.seed_generator = np.random.default_rng(seed)
-        self.round = 0
-        self.round_seeds: list[int] = []
+        self.wave = 0
+        self.wave_seeds: list[int] = []
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs, mask_dim)
 
     def _allocate(self, capacity: int) -> None:
@@ -118,43 +118,43 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
 
     def reset(self) -> None:
         super().reset()
-        # (n_envs,): True once an env has finished its episode of the round (its later steps are not valid)
+        # (n_envs,): True once an env has finished its episode of the wave (its later steps are not valid)
         self.waiting = np.zeros(self.n_envs, dtype=bool)
 
     @property
-    def n_rounds(self) -> int:
+    def n_waves(self) -> int:
         return -(-self.episodes_per_rollout // self.n_envs)
 
     def begin_rollout(self, episodes_per_env: int) -> list[int | None] | None:
         """
-        Forget the last rollout, draw the groups' seeds and return those of the first round (``episodes_per_env`` is
-        the number of rounds: ``ceil(n_episodes / n_envs)``).
+        Forget the last rollout, draw the groups' seeds and return those of the first wave (``episodes_per_env`` is
+        the number of waves: ``ceil(n_episodes / n_envs)``).
         """
         self.reset()
         n_groups = self.episodes_per_rollout // self.group_size
-        self.round_seeds = self.seed_generator.integers(0, _MAX_SEED, size=n_groups).tolist()
-        self.round = 0
-        return self._start_round()
+        self.wave_seeds = self.seed_generator.integers(0, _MAX_SEED, size=n_groups).tolist()
+        self.wave = 0
+        return self._start_wave()
 
     def _episode_index(self) -> np.ndarray:
-        """(n_envs,): the index in the rollout of the episode each env plays in the current round."""
-        return self.round * self.n_envs + np.arange(self.n_envs)
+        """(n_envs,): the index in the rollout of the episode each env plays in the current wave."""
+        return self.wave * self.n_envs + np.arange(self.n_envs)
 
-    def _start_round(self) -> list[int | None]:
-        """Mark the envs without an episode in this round as done with it, and return every env's reset seed."""
+    def _start_wave(self) -> list[int | None]:
+        """Mark the envs without an episode in this wave as done with it, and return every env's reset seed."""
         playing = self._episode_index() < self.episodes_per_rollout
         self.waiting = ~playing
-        # an env past n_episodes in the last round has no episode to finish: it counts as done with the round
+        # an env past n_episodes in the last wave has no episode to finish: it counts as done with the wave
         self.finished_episodes += ~playing
         groups = self._episode_index() // self.group_size
-        return [int(self.round_seeds[group]) if play else None for group, play in zip(groups, playing, strict=True)]
+        return [int(self.wave_seeds[group]) if play else None for group, play in zip(groups, playing, strict=True)]
 
     def reset_request(self) -> list[int | None] | None:
-        """After a step: the seeds of the next round once every env has finished its episode of this one, else None."""
-        if not self.waiting.all() or self.round + 1 >= self.n_rounds:
+        """After a step: the seeds of the next wave once every env has finished its episode of this one, else None."""
+        if not self.waiting.all() or self.wave + 1 >= self.n_waves:
             return None
-        self.round += 1
-        return self._start_round()
+        self.wave += 1
+        return self._start_wave()
 
     def _record_step(self, episode_end: np.ndarray) -> np.ndarray:
         valid = ~self.waiting
@@ -167,7 +167,7 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         return self.valid[: self.pos]
 
     def _used_steps(self, episode_ends: np.ndarray, valid: np.ndarray, episodes_per_env: int) -> np.ndarray:
-        # every valid step belongs to an episode of its round, and a round ends when all of them have
+        # every valid step belongs to an episode of its wave, and a wave ends when all of them have
         return valid.copy()
 
     @property
@@ -181,22 +181,3 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
 
 class DictGroupedEpisodicRolloutBuffer(GroupedEpisodicRolloutBuffer, DictEpisodicRolloutBuffer):
     """:class:`GroupedEpisodicRolloutBuffer` for ``Dict`` observation spaces."""
-
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Dict,
-        action_space: spaces.Space,
-        device: th.device | str = "auto",
-        gae_lambda: float = 1.0,
-        gamma: float = 0.99,
-        n_envs: int = 1,
-        group_size: int = 2,
-        episodes_per_rollout: int = 2,
-        seed: int | None = None,
-        mask_dim: int = 0,
-    ):
-        if not isinstance(observation_space, spaces.Dict):
-            raise ValueError(f"DictGroupedEpisodicRolloutBuffer needs a Dict observation space, got {observation_space}")
-        spaces_and_device = (buffer_size, observation_space, action_space, device)
-        super().__init__(*spaces_and_device, gae_lambda, gamma, n_envs, group_size, episodes_per_rollout, seed, mask_dim)

@@ -107,7 +107,7 @@ class REINFORCE(OnPolicyAlgorithm):
         generator; with ``baseline="leave_one_out"`` (the default) each episode's baseline is the mean return of
         the other episodes of its group (RLOO). Needs an env whose reset depends only on its seed
         (:func:`~sb3_reinforce.groups.reset_is_reproducible`) and ``n_episodes`` a multiple of ``group_size``;
-        an update then uses exactly ``n_episodes`` episodes, played in rounds of seeded resets of every env
+        an update then uses exactly ``n_episodes`` episodes, played in waves of seeded resets of every env
     :param group_std_scaling: With groups and the leave-one-out baseline, also divide each group's advantages by the
         standard deviation of its returns (GRPO's scaling, which weights the groups by difficulty)
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE) instead of action noise
@@ -256,7 +256,7 @@ class REINFORCE(OnPolicyAlgorithm):
         # the variants of the algorithm, chosen once: the buffer (grouped, carrying episodes or not) and the baseline
         dict_obs = isinstance(self.observation_space, spaces.Dict)
         if self.group_size > 1:
-            # exactly n_episodes episodes, in rounds of seeded resets (the last round may be partial)
+            # exactly n_episodes episodes, in waves of seeded resets (the last wave may be partial)
             self.rollout_buffer_class = DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer  # type: ignore[assignment]
             self.rollout_buffer_kwargs = dict(group_size=self.group_size, episodes_per_rollout=self.n_episodes, seed=self.seed)
         else:
@@ -391,7 +391,7 @@ class REINFORCE(OnPolicyAlgorithm):
             self._last_episode_starts = dones
             reset_seeds = rollout_buffer.reset_request()
             if reset_seeds is not None:
-                # the next round of a grouped rollout: every env starts again, from its group's seed
+                # the next wave of a grouped rollout: every env starts again, from its group's seed
                 self._reset_all_envs(env, reset_seeds)
                 episode_starts_at[:] = n_steps
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
@@ -418,7 +418,7 @@ class REINFORCE(OnPolicyAlgorithm):
         # episode statistics (rollout/ep_rew_mean, ...) from the episodes this update uses, each once
         used_infos = rollout_buffer.used_episode_infos()
         self._update_info_buffer(used_infos, np.ones(len(used_infos), dtype=bool))
-        # what SB3 code (e.g. a trainer that sizes its rounds as n_envs * n_steps) reads as a rollout's length
+        # what SB3 code (e.g. a trainer that sizes its training steps as n_envs * n_steps) reads as a rollout's length
         self.n_steps = n_steps
         self.logger.record("rollout/n_episodes", rollout_buffer.n_episodes)
         self.logger.record("rollout/n_steps", rollout_buffer.n_used_steps)

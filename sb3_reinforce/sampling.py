@@ -144,7 +144,7 @@ def play_episodes(
     """
     From a reset of ``env``, play ``episodes_per_env`` whole episodes in each of its envs with ``policy`` and
     fill ``buffer`` (reset first): the rollout ``REINFORCE`` would collect, without training, callbacks or
-    logging. A grouped buffer (:class:`~sb3_reinforce.groups.GroupedEpisodicRolloutBuffer`) gets its rounds of
+    logging. A grouped buffer (:class:`~sb3_reinforce.groups.GroupedEpisodicRolloutBuffer`) gets its waves of
     seeded resets. The policy's gSDE exploration matrices are drawn afresh for it, and they and the policy's
     training mode are restored afterwards, also after an error.
 
@@ -176,7 +176,7 @@ def play_episodes(
                     rewards = bootstrap_truncated_rewards(policy, rewards, dones, infos, gamma_bootstrap)
                 buffer.add(obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
                 obs = new_obs
-                seeds = buffer.reset_request()  # the next round of a grouped rollout
+                seeds = buffer.reset_request()  # the next wave of a grouped rollout
                 if seeds is not None:
                     obs = reset_all_envs(env, seeds)
     finally:

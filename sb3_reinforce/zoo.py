@@ -124,7 +124,7 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     :param trial: Optuna trial
     :param n_actions: Number of continuous actions (unused)
     :param n_envs: Number of envs (unused: REINFORCE itself rounds ``n_episodes`` up to a multiple of it, and plays
-        grouped rollouts in rounds)
+        grouped rollouts in waves)
     :param additional_args: rl-zoo3's extra arguments (HER settings, unused)
     :return: REINFORCE constructor arguments
     """

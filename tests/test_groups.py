@@ -76,9 +76,9 @@ def test_grouped_leave_one_out_is_unbiased_and_far_less_noisy_than_the_batch_one
 @pytest.mark.parametrize(
     "n_envs",
     [
-        8,  # whole groups in one round
+        8,  # whole groups in one wave
         2,  # a group's episodes played in turn
-        3,  # groups across rounds, and a last round in which one env plays an episode that is not used
+        3,  # groups across waves, and a last wave in which one env plays an episode that is not used
         16,  # more envs than episodes: half the envs' episodes are not used
     ],
 )
@@ -250,5 +250,5 @@ def test_every_round_starts_a_new_game_under_episodic_life_in_training_and_diagn
     for buffer in (model.rollout_buffer, diagnostic):
         for env_index in range(2):
             valid = np.flatnonzero(buffer.valid[: buffer.pos, env_index])
-            first_round, second_round = buffer.observations[valid[[0, -1]], env_index, 0]
-            assert first_round != second_round  # round 2 is another group's seed: a new game
+            first_wave, second_wave = buffer.observations[valid[[0, -1]], env_index, 0]
+            assert first_wave != second_wave  # wave 2 is another group's seed: a new game

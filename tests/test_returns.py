@@ -205,7 +205,7 @@ def test_reward_to_go_false_weights_every_step_by_the_episode_return():
 
 @pytest.mark.parametrize("rollout", [dict(carry_episodes=True), dict(group_size=2)])
 def test_whole_episode_returns_of_carried_and_grouped_columns(rollout):
-    """A column that does not start with an episode (carried steps right-aligned, or a grouped rollout's rounds
+    """A column that does not start with an episode (carried steps right-aligned, or a grouped rollout's waves
     after unused steps) still gives each used episode its own return: reward 1 per step, so R = sum_k<L 0.9^k."""
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
