@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch as th
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.common.utils import update_learning_rate
 
 from sb3_reinforce.policies import REINFORCEPolicy
@@ -58,15 +57,17 @@ class Baseline:
         return returns.copy()
 
     def evaluate(
-        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor, action_masks: th.Tensor | None = None
+        self, policy: REINFORCEPolicy, samples: "EpisodicRolloutBufferSamples", actions: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
         """
-        :param action_masks: The masks the actions were sampled under (a maskable policy), or None
+        :param policy: The policy
+        :param samples: A chunk of the batch (its observations, and the masks its actions were sampled under)
+        :param actions: The chunk's actions, as the policy's distribution takes them
         :return: the log-likelihood of the actions, the entropy of the action distribution (None without a closed
             form) and V(s) when the policy's loss fits it (None otherwise)
         """
-        distribution = policy.get_distribution(obs, action_masks)
-        return distribution.log_prob(actions), distribution.entropy(), None
+        _, log_prob, entropy = policy.evaluate_samples(samples, actions, with_values=False)
+        return log_prob, entropy, None
 
     def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
         """The value loss that joins the policy's loss (weighted by ``vf_coef``): 0 unless V is fitted jointly."""
@@ -175,7 +176,7 @@ class ValueBaseline(Baseline):
         losses = []
         for _ in range(model.vf_n_epochs):
             for rollout_data in model.rollout_buffer.get(model.vf_batch_size, shuffle=True):
-                values = model.policy.values_for_fit(rollout_data.observations)
+                values = model.policy.values_for_fit(rollout_data)
                 value_loss = (rollout_data.weights * (rollout_data.returns - values) ** 2).mean()
                 if not th.isfinite(value_loss):
                     self.optimizer.zero_grad()
@@ -204,9 +205,9 @@ class JointValueBaseline(ValueBaseline):
         self.optimizer = None
 
     def evaluate(
-        self, policy: REINFORCEPolicy, obs: PyTorchObs, actions: th.Tensor, action_masks: th.Tensor | None = None
+        self, policy: REINFORCEPolicy, samples: "EpisodicRolloutBufferSamples", actions: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
-        values, log_prob, entropy = policy.evaluate_actions(obs, actions, action_masks)
+        values, log_prob, entropy = policy.evaluate_samples(samples, actions, with_values=True)
         return log_prob, entropy, values
 
     def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:

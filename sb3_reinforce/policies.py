@@ -1,7 +1,7 @@
 """Policies for REINFORCE: SB3's actor-critic policies whose value network exists only when it is used."""
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch as th
@@ -15,6 +15,9 @@ from stable_baselines3.common.distributions import (
 from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+
+if TYPE_CHECKING:
+    from sb3_reinforce.buffers import EpisodicRolloutBufferSamples
 
 
 class REINFORCEPolicy(ActorCriticPolicy):
@@ -153,6 +156,23 @@ class REINFORCEPolicy(ActorCriticPolicy):
         distribution = self.get_distribution(obs)
         return None, distribution.log_prob(actions), distribution.entropy()
 
+    def evaluate_samples(
+        self, samples: "EpisodicRolloutBufferSamples", actions: th.Tensor, with_values: bool = False
+    ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
+        """
+        What the update needs of a chunk of the batch: ``evaluate_actions`` of its observations and actions (with
+        the masks they were sampled under), or only the actor's part of it without ``with_values``.
+
+        :param samples: The chunk
+        :param actions: Its actions, as the distribution takes them
+        :param with_values: Whether V(s) is needed (a value network fitted in the policy's step)
+        :return: V(s) (None without ``with_values``), the log-likelihood of the actions and the entropy
+        """
+        if with_values:
+            return self.evaluate_actions(samples.observations, actions, samples.action_masks)
+        distribution = self.get_distribution(samples.observations, samples.action_masks)
+        return None, distribution.log_prob(actions), distribution.entropy()
+
     def get_distribution(self, obs: PyTorchObs, action_masks: Any = None) -> Distribution:
         """
         :param obs: Observation
@@ -186,13 +206,15 @@ class REINFORCEPolicy(ActorCriticPolicy):
             modules.append(self.vf_features_extractor)
         return [param for module in modules for param in module.parameters()]
 
-    def values_for_fit(self, obs: PyTorchObs) -> th.Tensor:
+    def values_for_fit(self, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
         """
-        V(s), shape (batch,), with gradients only into :meth:`value_parameters`: a features extractor shared
-        with the policy is evaluated without gradient, so fitting V leaves the policy's trunk as it is.
+        V(s) of a chunk of the batch, shape (batch,), with gradients only into :meth:`value_parameters`: a
+        features extractor shared with the policy is evaluated without gradient, so fitting V leaves the policy's
+        trunk as it is.
 
-        :param obs: Observation
+        :param samples: The chunk
         """
+        obs = samples.observations
         if not self.use_value_net:
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
         # BaseModel's extract_features: one given extractor (ActorCriticPolicy's returns both when not shared); a

@@ -510,9 +510,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 # Convert discrete action from float to long
                 actions = actions.long().flatten()
 
-            log_prob, entropy, values = self._baseline.evaluate(
-                self.policy, rollout_data.observations, actions, rollout_data.action_masks
-            )
+            log_prob, entropy, values = self._baseline.evaluate(self.policy, rollout_data, actions)
             # this chunk's share of the batch: chunk means weighted by it add up to the batch mean
             weight = len(actions) / n_steps
 

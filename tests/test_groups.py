@@ -55,7 +55,7 @@ def batch_gradients(model: REINFORCE, n_batches: int) -> np.ndarray:
         assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
         model.policy.zero_grad()
         for data in model.rollout_buffer.get(None):
-            log_prob, _, _ = model._baseline.evaluate(model.policy, data.observations, data.actions.long().flatten())
+            log_prob, _, _ = model._baseline.evaluate(model.policy, data, data.actions.long().flatten())
             (-(data.weights * data.advantages * log_prob).mean()).backward()
         gradients.append(-th.cat([p.grad.flatten() for p in model.policy.parameters()]).numpy())
     return np.stack(gradients)

@@ -87,7 +87,7 @@ def test_masks_are_stored_beside_the_actions_and_reach_the_update():
     np.testing.assert_array_equal(samples.action_masks.numpy(), buffer.action_masks[steps, envs])
     # the update's log-likelihoods are those of the masked distribution the actions were sampled from
     actions = samples.actions.long().flatten()
-    log_prob, _, _ = model._baseline.evaluate(model.policy, samples.observations, actions, samples.action_masks)
+    log_prob, _, _ = model._baseline.evaluate(model.policy, samples, actions)
     unmasked = model.policy.get_distribution(samples.observations).log_prob(actions)
     assert th.all(log_prob > unmasked)  # the mass of the invalid actions goes to the valid ones
 
@@ -105,7 +105,7 @@ def test_masked_logits_get_no_gradient():
 
     model.policy.action_net.register_forward_hook(keep_logits)
     actions = samples.actions.long().flatten()
-    log_prob, entropy, _ = model._baseline.evaluate(model.policy, samples.observations, actions, samples.action_masks)
+    log_prob, entropy, _ = model._baseline.evaluate(model.policy, samples, actions)
     (-(samples.advantages * log_prob).mean() - entropy.mean()).backward()
     (grad,) = [output.grad for output in logits]
     valid = samples.action_masks

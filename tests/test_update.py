@@ -159,8 +159,8 @@ def test_non_finite_loss_raises_before_any_parameter_changes(monkeypatch):
     before = params_of(model)
     evaluate = model._baseline.evaluate
 
-    def nan_log_prob(policy, obs, actions, action_masks=None):
-        log_prob, entropy, values = evaluate(policy, obs, actions, action_masks)
+    def nan_log_prob(policy, samples, actions):
+        log_prob, entropy, values = evaluate(policy, samples, actions)
         return log_prob * float("nan"), entropy, values
 
     monkeypatch.setattr(model._baseline, "evaluate", nan_log_prob)
