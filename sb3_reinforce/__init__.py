@@ -3,6 +3,8 @@
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
 from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
+from sb3_reinforce.recurrent import RecurrentREINFORCE
+from sb3_reinforce.recurrent_policies import CnnLstmPolicy, MlpLstmPolicy, MultiInputLstmPolicy, RecurrentREINFORCEPolicy
 from sb3_reinforce.reinforce import REINFORCE
 from sb3_reinforce.schedules import StepsLinearSchedule
 
@@ -11,13 +13,18 @@ __version__ = "0.1.0"
 __all__ = [
     "REINFORCE",
     "CarryingEpisodicRolloutBuffer",
+    "CnnLstmPolicy",
     "CnnPolicy",
     "DictCarryingEpisodicRolloutBuffer",
     "DictEpisodicRolloutBuffer",
     "EpisodicRolloutBuffer",
+    "MlpLstmPolicy",
     "MlpPolicy",
+    "MultiInputLstmPolicy",
     "MultiInputPolicy",
     "REINFORCEPolicy",
+    "RecurrentREINFORCE",
+    "RecurrentREINFORCEPolicy",
     "StepsLinearSchedule",
     "__version__",
 ]

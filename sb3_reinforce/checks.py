@@ -7,6 +7,7 @@ import numpy as np
 from stable_baselines3.common.type_aliases import Schedule
 
 from sb3_reinforce.baselines import BASELINES, VALUE_FITS
+from sb3_reinforce.sampling import first_non_finite_env
 
 # Default of ``episode_length_limit``: the longest episode a rollout waits for before it raises. It is above every
 # Gymnasium time limit and ALE's (NoFrameskip-v4: 400,000 frames, i.e. 100,000 agent steps with a frame skip of 4)
@@ -241,3 +242,17 @@ def episode_too_long_error(env_index: int, episode_length_limit: int) -> Runtime
         "(gymnasium.wrappers.TimeLimit, or max_episode_steps in gymnasium.make / make_vec_env's env_kwargs), or raise "
         "episode_length_limit if its episodes really are that long. No update was made."
     )
+
+
+def observation_error(
+    obs: np.ndarray | dict[str, np.ndarray], episode_steps: np.ndarray, num_timesteps: int
+) -> ValueError | None:
+    """The error of the first env whose observation is NaN or infinite (``episode_steps``: each env's step), or None."""
+    bad_env = first_non_finite_env(obs)
+    return None if bad_env is None else non_finite_observation_error(bad_env, int(episode_steps[bad_env]), num_timesteps)
+
+
+def episode_length_error(waited_for: np.ndarray, episode_lengths: np.ndarray, limit: int) -> RuntimeError | None:
+    """The error of the first env whose episode, waited for, has run past ``limit`` steps, or None."""
+    too_long = np.flatnonzero(waited_for & (episode_lengths > limit))
+    return None if too_long.size == 0 else episode_too_long_error(int(too_long[0]), limit)

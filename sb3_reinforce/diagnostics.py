@@ -22,7 +22,8 @@ from torch import nn
 
 from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
 from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer
-from sb3_reinforce.masking import MaskableMixin
+from sb3_reinforce.masking import MaskableHeadMixin
+from sb3_reinforce.policies import REINFORCEPolicy
 from sb3_reinforce.reinforce import REINFORCE
 from sb3_reinforce.returns import (
     discounted_returns_to_go,
@@ -225,8 +226,13 @@ def gradient_statistics(
         raise ValueError(
             f"n_reference_batches must be >= 0 and n_value_batches >= 1, got {n_reference_batches} and {n_value_batches}"
         )
-    if isinstance(model.policy, MaskableMixin):
+    if isinstance(model.policy, MaskableHeadMixin):
         raise ValueError("gradient_statistics does not measure models with action masking: their log-likelihoods need masks")
+    if not isinstance(model.policy, REINFORCEPolicy):
+        raise ValueError(
+            f"gradient_statistics measures feed-forward REINFORCE policies, got {type(model.policy).__name__}: a "
+            "recurrent policy's log-likelihoods need its episodes as sequences"
+        )
     diagnostic_env = _make_diagnostic_env(model, env, seed)
     n_episodes = model.n_episodes if n_episodes is None else n_episodes
     episodes_per_env = -(-n_episodes // diagnostic_env.num_envs)

@@ -49,11 +49,10 @@ def mask_source(env: VecEnv | None) -> MaskSource:
     return get_action_masks if env is not None and is_masking_supported(env) else no_masks
 
 
-class MaskableMixin:
+class MaskableHeadMixin:
     """
-    Turns a :class:`~sb3_reinforce.policies.REINFORCEPolicy` into one whose action distribution takes masks: the
-    action head comes from sb3-contrib's maskable distribution, and every method that builds the distribution
-    (sampling, ``evaluate_actions``, ``get_distribution``, ``predict``) takes ``action_masks``, an array of shape
+    The action head of a maskable policy: sb3-contrib's maskable distribution in place of SB3's, and
+    ``_get_action_dist_from_latent`` and ``_sample_from_latent`` that take ``action_masks``, an array of shape
     ``(batch, mask_dim)`` of booleans, True for the valid actions.
     """
 
@@ -76,6 +75,15 @@ class MaskableMixin:
 
     def _sample_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> th.Tensor:
         return self._get_action_dist_from_latent(latent_pi, action_masks).get_actions()
+
+
+class MaskableMixin(MaskableHeadMixin):
+    """
+    Turns a :class:`~sb3_reinforce.policies.REINFORCEPolicy` into one whose action distribution takes masks: the
+    action head comes from sb3-contrib's maskable distribution, and every method that builds the distribution
+    (sampling, ``evaluate_actions``, ``get_distribution``, ``predict``) takes ``action_masks``, an array of shape
+    ``(batch, mask_dim)`` of booleans, True for the valid actions.
+    """
 
     def get_distribution(self, obs: PyTorchObs, action_masks: Any = None) -> MaskableDistribution:
         features = self.extract_features(obs, self.pi_features_extractor)  # type: ignore[attr-defined]
@@ -127,13 +135,25 @@ _MASKABLE: dict[type, type] = {
     REINFORCECnnPolicy: MaskableREINFORCECnnPolicy,
     REINFORCEMultiInputPolicy: MaskableREINFORCEMultiInputPolicy,
 }
+# the mixin that makes a policy family maskable, by the family's base class
+_MIXINS: dict[type, type] = {REINFORCEPolicy: MaskableMixin}
 
 
-def maskable_policy_class(policy_class: type[REINFORCEPolicy]) -> type[REINFORCEPolicy]:
+def register_maskable(policy_base: type, mixin: type, maskable: dict[type, type]) -> None:
+    """
+    Make a family of policies maskable: ``mixin`` on top of a subclass of ``policy_base``, and ``maskable`` maps
+    the family's own classes to their maskable versions.
+    """
+    _MIXINS[policy_base] = mixin
+    _MASKABLE.update(maskable)
+
+
+def maskable_policy_class(policy_class: type) -> type:
     """The maskable version of a REINFORCE policy class (itself when it is maskable already)."""
-    if issubclass(policy_class, MaskableMixin):
+    if issubclass(policy_class, MaskableHeadMixin):
         return policy_class
     if policy_class in _MASKABLE:
         return _MASKABLE[policy_class]
-    # a user's subclass: the same mixin on top of it
-    return type(f"Maskable{policy_class.__name__}", (MaskableMixin, policy_class), {})
+    # a user's subclass: the mixin of its family on top of it
+    mixin = next(_MIXINS[base] for base in policy_class.__mro__ if base in _MIXINS)
+    return type(f"Maskable{policy_class.__name__}", (mixin, policy_class), {})

@@ -63,13 +63,8 @@ class REINFORCEPolicy(ActorCriticPolicy):
         return data
 
     def _build_mlp_extractor(self) -> None:
-        net_arch = self.net_arch
-        if not self.use_value_net:
-            # keep only the policy layers: an empty value branch is an identity with no parameters
-            pi_layers = net_arch.get("pi", []) if isinstance(net_arch, dict) else net_arch
-            net_arch = dict(pi=list(pi_layers), vf=[])
-        self.mlp_extractor = MlpExtractor(
-            self.features_dim, net_arch=net_arch, activation_fn=self.activation_fn, device=self.device
+        self.mlp_extractor = mlp_extractor(
+            self.features_dim, self.net_arch, self.activation_fn, self.device, self.use_value_net
         )
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -227,6 +222,21 @@ class REINFORCEPolicy(ActorCriticPolicy):
         if not self.use_value_net:
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
         return super().predict_values(obs)
+
+
+def mlp_extractor(
+    input_dim: int,
+    net_arch: list[int] | dict[str, list[int]],
+    activation_fn: type[th.nn.Module],
+    device: th.device | str,
+    use_value_net: bool,
+) -> MlpExtractor:
+    """SB3's ``MlpExtractor``, without value layers when there is no value network (its value branch is then an
+    identity with no parameters)."""
+    if not use_value_net:
+        pi_layers = net_arch.get("pi", []) if isinstance(net_arch, dict) else net_arch
+        net_arch = dict(pi=list(pi_layers), vf=[])
+    return MlpExtractor(input_dim, net_arch=net_arch, activation_fn=activation_fn, device=device)
 
 
 def _refuse_masks(action_masks: Any) -> None:

@@ -28,8 +28,8 @@ from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEp
 from sb3_reinforce.checks import (
     DEFAULT_EPISODE_LENGTH_LIMIT,
     check_arguments,
-    episode_too_long_error,
-    non_finite_observation_error,
+    episode_length_error,
+    observation_error,
 )
 from sb3_reinforce.groups import (
     DictGroupedEpisodicRolloutBuffer,
@@ -41,7 +41,6 @@ from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINF
 from sb3_reinforce.sampling import (
     bootstrap_truncated_rewards,
     expected_rollout_steps,
-    first_non_finite_env,
     log_prob_of,
     sample_actions,
 )
@@ -136,6 +135,8 @@ class REINFORCE(OnPolicyAlgorithm):
     }
     policy: REINFORCEPolicy
     rollout_buffer: EpisodicRolloutBuffer  # type: ignore[assignment]
+    #: The class every policy of the algorithm derives from
+    _policy_base: ClassVar[type[BasePolicy]] = REINFORCEPolicy
 
     def __init__(
         self,
@@ -249,27 +250,13 @@ class REINFORCE(OnPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        if self.policy_class is not None and not issubclass(self.policy_class, REINFORCEPolicy):
+        if self.policy_class is not None and not issubclass(self.policy_class, self._policy_base):
             raise ValueError(
-                f"REINFORCE needs a REINFORCEPolicy (MlpPolicy, CnnPolicy, MultiInputPolicy), got {self.policy_class}"
+                f"{type(self).__name__} needs a {self._policy_base.__name__} "
+                f"({', '.join(self.policy_aliases)}), got {self.policy_class}"
             )
         # the variants of the algorithm, chosen once: the buffer (grouped, carrying episodes or not) and the baseline
-        dict_obs = isinstance(self.observation_space, spaces.Dict)
-        if self.group_size > 1:
-            # exactly n_episodes episodes, in waves of seeded resets (the last wave may be partial)
-            self.rollout_buffer_class = DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer  # type: ignore[assignment]
-            self.rollout_buffer_kwargs = dict(group_size=self.group_size, episodes_per_rollout=self.n_episodes, seed=self.seed)
-        else:
-            if self.carry_episodes:
-                self.rollout_buffer_class = DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer  # type: ignore[assignment]
-            else:
-                self.rollout_buffer_class = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer  # type: ignore[assignment]
-            if self.n_episodes % self.n_envs != 0:
-                warnings.warn(
-                    f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
-                    f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
-                    UserWarning,
-                )
+        self.rollout_buffer_class, self.rollout_buffer_kwargs = self._rollout_buffer_choice()  # type: ignore[assignment]
         self._baseline: Baseline = make_baseline(self.baseline, self.value_fit, self.group_size, self.group_std_scaling)
         # invalid-action masking when the env has action_masks() (sb3-contrib's protocol): a maskable policy, and
         # the masks stored beside the actions
@@ -291,6 +278,31 @@ class REINFORCE(OnPolicyAlgorithm):
             self.policy_kwargs = user_policy_kwargs
         self.n_steps = expected_rollout_steps(self.env, self.episodes_per_env, default=INITIAL_BUFFER_CAPACITY)
         self._baseline.setup(self)
+
+    def _get_policy_from_name(self, policy_name: str) -> type[BasePolicy]:
+        if policy_name not in self.policy_aliases:
+            raise ValueError(
+                f"Policy {policy_name} unknown to {type(self).__name__}: choose among {', '.join(self.policy_aliases)} "
+                "(MlpPolicy, CnnPolicy and MultiInputPolicy are REINFORCE's, their Lstm versions RecurrentREINFORCE's)"
+            )
+        return self.policy_aliases[policy_name]
+
+    def _rollout_buffer_choice(self) -> tuple[type[EpisodicRolloutBuffer], dict[str, Any]]:
+        """The rollout buffer's class and its keyword arguments: grouped, carrying episodes or not."""
+        dict_obs = isinstance(self.observation_space, spaces.Dict)
+        if self.group_size > 1:
+            # exactly n_episodes episodes, in waves of seeded resets (the last wave may be partial)
+            kwargs = dict(group_size=self.group_size, episodes_per_rollout=self.n_episodes, seed=self.seed)
+            return (DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer), kwargs
+        if self.n_episodes % self.n_envs != 0:
+            warnings.warn(
+                f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
+                f"number of episodes, so each update uses {self.episodes_per_env * self.n_envs} episodes.",
+                UserWarning,
+            )
+        if self.carry_episodes:
+            return (DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer), {}
+        return (DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer), {}
 
     @property
     def vf_optimizer(self) -> th.optim.Optimizer | None:
@@ -371,10 +383,12 @@ class REINFORCE(OnPolicyAlgorithm):
                 self.policy.reset_noise(env.num_envs)
             n_steps += 1
             action_masks = self._action_masks(env)
-            actions, clipped_actions, values = sample_actions(self.policy, self._last_obs, action_masks)  # type: ignore[arg-type]
+            actions, clipped_actions, values = self._sample(action_masks)
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
-            self._check_observations(rollout_buffer, new_obs, n_steps - episode_starts_at)
+            self._raise_dropping_rollout(
+                rollout_buffer, observation_error(new_obs, n_steps - episode_starts_at, self.num_timesteps)
+            )
 
             # Give access to local variables
             callback.update_locals(locals())
@@ -395,12 +409,19 @@ class REINFORCE(OnPolicyAlgorithm):
                 self._reset_all_envs(env, reset_seeds)
                 episode_starts_at[:] = n_steps
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
-                self._check_episode_lengths(rollout_buffer, n_steps - episode_starts_at, episodes_per_env)
+                waited_for = rollout_buffer.finished_episodes < episodes_per_env
+                self._raise_dropping_rollout(
+                    rollout_buffer, episode_length_error(waited_for, n_steps - episode_starts_at, self.episode_length_limit)
+                )
 
         self._finish_rollout(rollout_buffer, episodes_per_env, n_steps)
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def _sample(self, action_masks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
+        """The actions of every env at ``_last_obs`` (see :func:`~sb3_reinforce.sampling.sample_actions`)."""
+        return sample_actions(self.policy, self._last_obs, action_masks)  # type: ignore[arg-type]
 
     def _finish_rollout(self, rollout_buffer: EpisodicRolloutBuffer, episodes_per_env: int, n_steps: int) -> None:
         """Compute the rollout's returns and advantages, and log what it used."""
@@ -442,26 +463,11 @@ class REINFORCE(OnPolicyAlgorithm):
         self._last_obs = reset_all_envs(env, seeds)
         self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
 
-    def _check_observations(
-        self, rollout_buffer: EpisodicRolloutBuffer, obs: np.ndarray | dict[str, np.ndarray], episode_steps: np.ndarray
-    ) -> None:
-        """Raise if an observation is NaN or infinite (and drop the rollout), naming the env and its step."""
-        bad_env = first_non_finite_env(obs)
-        if bad_env is None:
-            return
-        self._drop_rollout(rollout_buffer)
-        raise non_finite_observation_error(bad_env, int(episode_steps[bad_env]), self.num_timesteps)
-
-    def _check_episode_lengths(
-        self, rollout_buffer: EpisodicRolloutBuffer, episode_lengths: np.ndarray, episodes_per_env: int
-    ) -> None:
-        """Raise if an episode the rollout waits for has run past ``episode_length_limit`` steps (and drop it)."""
-        waited_for = rollout_buffer.finished_episodes < episodes_per_env
-        too_long = np.flatnonzero(waited_for & (episode_lengths > self.episode_length_limit))
-        if too_long.size == 0:
-            return
-        self._drop_rollout(rollout_buffer)
-        raise episode_too_long_error(int(too_long[0]), self.episode_length_limit)
+    def _raise_dropping_rollout(self, rollout_buffer: EpisodicRolloutBuffer, error: Exception | None) -> None:
+        """Drop the rollout and raise ``error``, when there is one (a bad observation, an episode too long)."""
+        if error is not None:
+            self._drop_rollout(rollout_buffer)
+            raise error
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         """SB3's callback, with a progress bar whose total follows a last rollout that runs past the budget."""

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -48,6 +49,16 @@ def sample_actions(
     """
     with th.no_grad(), without_distribution_validation():
         action_tensor, values = policy.sample_actions(obs_as_tensor(obs, policy.device), action_masks)  # type: ignore[arg-type]
+    return (*stored_and_env_actions(policy, action_tensor), values)
+
+
+def stored_and_env_actions(policy: BasePolicy, action_tensor: th.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """
+    :param policy: The policy that sampled the actions
+    :param action_tensor: The distribution's samples, shape (n_envs, *action_shape)
+    :return: the actions to store (Discrete ones shaped (n_envs, 1)) and the actions to send to the env (a
+        squashed action rescaled to the bounds as ``predict`` does, another ``Box`` action clipped to them)
+    """
     actions = action_tensor.cpu().numpy()
     env_actions = actions
     if isinstance(policy.action_space, spaces.Box):
@@ -57,7 +68,7 @@ def sample_actions(
             env_actions = np.clip(actions, policy.action_space.low, policy.action_space.high)
     if isinstance(policy.action_space, spaces.Discrete):
         actions = actions.reshape(-1, 1)
-    return actions, env_actions, values
+    return actions, env_actions
 
 
 def expected_rollout_steps(env: VecEnv | None, episodes_per_env: int, default: int) -> int:

@@ -1,0 +1,355 @@
+"""
+Recurrent policies for REINFORCE: sb3-contrib's ``RecurrentActorCriticPolicy`` (the LSTM policy of
+``RecurrentPPO``) whose value network exists only when it is used, and which evaluates whole episodes as sequences.
+"""
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from stable_baselines3.common.distributions import Distribution
+from stable_baselines3.common.policies import BaseModel
+from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+
+from sb3_reinforce.masking import MaskableHeadMixin, register_maskable
+from sb3_reinforce.policies import _refuse_masks, mlp_extractor
+from sb3_reinforce.sequences import SequenceSamples
+
+LSTMStates = tuple[th.Tensor, th.Tensor]
+
+
+class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
+    """
+    Recurrent policy for REINFORCE: sb3-contrib's ``RecurrentActorCriticPolicy`` with an optional value network.
+
+    The actor is features extractor, LSTM, MLP and action head, as in ``RecurrentPPO``. With ``use_value_net=False``
+    (no learned baseline) there is no critic at all: no value head, no value layers, no critic LSTM. With
+    ``use_value_net=True`` the critic is sb3-contrib's: its own LSTM by default (``enable_critic_lstm``), the
+    actor's LSTM without gradient (``shared_lstm``), or a linear layer.
+
+    The update evaluates whole episodes (:class:`~sb3_reinforce.sequences.SequenceSamples`), each from the zero
+    state it started from while collecting, so backpropagation through time covers every episode from its first
+    step.
+
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param lr_schedule: Learning rate schedule (could be constant)
+    :param use_value_net: Whether to build the value network V(s) used as a learned baseline
+    :param kwargs: Every other argument of sb3-contrib's ``RecurrentActorCriticPolicy`` (``lstm_hidden_size``,
+        ``n_lstm_layers``, ``shared_lstm``, ``enable_critic_lstm``, ``lstm_kwargs``, ``net_arch``, ...)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        use_value_net: bool = False,
+        **kwargs: Any,
+    ):
+        self.use_value_net = use_value_net
+        if not use_value_net:
+            ignored = [key for key in ("shared_lstm", "enable_critic_lstm") if kwargs.get(key)]
+            if ignored or not kwargs.get("share_features_extractor", True):
+                warnings.warn(
+                    f"{', '.join(ignored) or 'share_features_extractor=False'} has no effect without a value network "
+                    "(use_value_net=False): there is no critic to build.",
+                    UserWarning,
+                )
+            kwargs.update(share_features_extractor=True, shared_lstm=False, enable_critic_lstm=False)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        self.lstm_hidden_size = self.lstm_actor.hidden_size
+        self.n_lstm_layers = self.lstm_actor.num_layers
+        if not use_value_net:
+            # drop the critic sb3-contrib always builds, and rebuild the optimizer without its parameters
+            self.critic = None
+            self.value_net = None  # type: ignore[assignment]
+            self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        # the LSTM is built from features_dim, which torch wants as a Python int (a flattened MultiDiscrete
+        # observation gives a numpy one)
+        self.features_dim = int(self.features_dim)
+        super()._build(lr_schedule)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            use_value_net=self.use_value_net,
+            share_features_extractor=self.share_features_extractor,
+            lstm_hidden_size=self.lstm_hidden_size,
+            n_lstm_layers=self.n_lstm_layers,
+            shared_lstm=self.shared_lstm,
+            enable_critic_lstm=self.enable_critic_lstm,
+            lstm_kwargs=self.lstm_kwargs,
+        )
+        return data
+
+    def _build_mlp_extractor(self) -> None:
+        # after the LSTM: its output is the MLP's input
+        self.mlp_extractor = mlp_extractor(
+            self.lstm_output_dim, self.net_arch, self.activation_fn, self.device, self.use_value_net
+        )
+
+    def initial_state(self, n_envs: int) -> RNNStates:
+        """The zero hidden and cell states of ``n_envs`` envs, each (n_lstm_layers, n_envs, lstm_hidden_size)."""
+        zeros = th.zeros((self.n_lstm_layers, n_envs, self.lstm_hidden_size), device=self.device)
+        return RNNStates((zeros, zeros.clone()), (zeros.clone(), zeros.clone()))
+
+    def _distribution(self, latent_pi: th.Tensor, action_masks: Any = None) -> Distribution:
+        """The action distribution of the actor's latent features (masks only for a maskable policy)."""
+        _refuse_masks(action_masks)
+        return self._get_action_dist_from_latent(latent_pi)
+
+    def _features(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """The actor's and the critic's features (the same tensor when the extractor is shared)."""
+        features = self.extract_features(obs)  # type: ignore[arg-type]
+        return (features, features) if self.share_features_extractor else features  # type: ignore[return-value]
+
+    def _critic_latent(
+        self,
+        vf_features: th.Tensor,
+        vf_states: LSTMStates,
+        episode_starts: th.Tensor,
+        latent_pi: th.Tensor,
+        pi_states: LSTMStates,
+    ) -> tuple[th.Tensor, LSTMStates]:
+        """The critic's LSTM output and states: its own LSTM, the actor's without gradient, or a linear layer."""
+        if self.lstm_critic is not None:
+            return self._process_sequence(vf_features, vf_states, episode_starts, self.lstm_critic)
+        if self.shared_lstm:
+            return latent_pi.detach(), (pi_states[0].detach(), pi_states[1].detach())
+        assert self.critic is not None
+        return self.critic(vf_features), pi_states
+
+    def _step(
+        self, obs: PyTorchObs, lstm_states: RNNStates, episode_starts: th.Tensor, action_masks: Any = None
+    ) -> tuple[Distribution, th.Tensor | None, RNNStates]:
+        """One step of every env: the action distribution, V(s) (None without a value network) and the new states."""
+        pi_features, vf_features = self._features(obs)
+        latent_pi, pi_states = self._process_sequence(pi_features, lstm_states.pi, episode_starts, self.lstm_actor)
+        values, vf_states = None, pi_states
+        if self.use_value_net:
+            latent_vf, vf_states = self._critic_latent(vf_features, lstm_states.vf, episode_starts, latent_pi, pi_states)
+            values = self.value_net(self.mlp_extractor.forward_critic(latent_vf))
+        distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi), action_masks)
+        return distribution, values, RNNStates(pi_states, vf_states)
+
+    def sample_actions(  # type: ignore[override]
+        self, obs: PyTorchObs, action_masks: Any, lstm_states: RNNStates, episode_starts: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor | None, RNNStates]:
+        """
+        What a rollout needs from the policy at each step.
+
+        :param obs: Observation of every env, (n_envs, ...)
+        :param action_masks: Masks of the valid actions (a maskable policy only), or None
+        :param lstm_states: The states after every env's last step
+        :param episode_starts: (n_envs,), 1.0 where the observation starts an episode (the states are reset)
+        :return: the sampled actions, V(s) (None without a value network) and the new states
+        """
+        distribution, values, states = self._step(obs, lstm_states, episode_starts, action_masks)
+        return distribution.get_actions().reshape((-1, *self.action_space.shape)), values, states  # type: ignore[misc]
+
+    def forward(  # type: ignore[override]
+        self, obs: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor, RNNStates]:
+        """sb3-contrib's ``forward``: actions, values (None without a value network), log-probabilities, states."""
+        distribution, values, states = self._step(obs, lstm_states, episode_starts)
+        actions = distribution.get_actions(deterministic=deterministic)
+        return actions.reshape((-1, *self.action_space.shape)), values, distribution.log_prob(actions), states  # type: ignore[misc]
+
+    def _sequence_latent(self, features: th.Tensor, samples: SequenceSamples, lstm: th.nn.LSTM) -> th.Tensor:
+        """The LSTM output at the episodes' own steps, each episode run from the zero state."""
+        zeros = th.zeros((self.n_lstm_layers, samples.n_seq, self.lstm_hidden_size), device=features.device)
+        # no reset inside a sequence: sb3-contrib runs the LSTM over the whole padded chunk in one call
+        episode_starts = th.zeros(len(samples.padding_mask), device=features.device)
+        latent, _ = self._process_sequence(features, (zeros, zeros), episode_starts, lstm)
+        return latent[samples.padding_mask]
+
+    def evaluate_samples(
+        self, samples: SequenceSamples, actions: th.Tensor, with_values: bool = False
+    ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
+        """
+        The update's evaluation of a chunk of whole episodes.
+
+        :param samples: The chunk
+        :param actions: Its actions (the episodes' own steps), as the distribution takes them
+        :param with_values: Whether V(s) is needed (a value network fitted in the policy's step)
+        :return: V(s) (None without ``with_values``), the log-likelihood of the actions and the entropy, at the
+            episodes' own steps
+        """
+        if not with_values:
+            features = BaseModel.extract_features(self, samples.observations, self.pi_features_extractor)  # type: ignore[arg-type]
+            latent_pi = self._sequence_latent(features, samples, self.lstm_actor)
+            distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi), samples.action_masks)
+            return None, distribution.log_prob(actions), distribution.entropy()
+        pi_features, vf_features = self._features(samples.observations)
+        latent_pi = self._sequence_latent(pi_features, samples, self.lstm_actor)
+        distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi), samples.action_masks)
+        values = self.value_net(
+            self.mlp_extractor.forward_critic(self._critic_sequence_latent(vf_features, samples, latent_pi))
+        )
+        return values, distribution.log_prob(actions), distribution.entropy()
+
+    def _critic_sequence_latent(
+        self, vf_features: th.Tensor, samples: SequenceSamples, latent_pi: th.Tensor | None = None
+    ) -> th.Tensor:
+        """The critic's latent features at the episodes' own steps (``latent_pi``: the actor's LSTM output there)."""
+        if self.lstm_critic is not None:
+            return self._sequence_latent(vf_features, samples, self.lstm_critic)
+        if self.shared_lstm:
+            assert latent_pi is not None
+            return latent_pi.detach()
+        assert self.critic is not None
+        return self.critic(vf_features[samples.padding_mask])
+
+    def values_for_fit(self, samples: SequenceSamples) -> th.Tensor:
+        """
+        V(s) of a chunk of whole episodes, shape (batch,), with gradients only into :meth:`value_parameters`.
+
+        :param samples: The chunk
+        """
+        if not self.use_value_net:
+            raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
+        with th.set_grad_enabled(th.is_grad_enabled() and not self.share_features_extractor):
+            features = BaseModel.extract_features(self, samples.observations, self.vf_features_extractor)  # type: ignore[arg-type]
+        if self.shared_lstm:
+            with th.no_grad():
+                latent_vf = self._sequence_latent(features, samples, self.lstm_actor)
+        else:
+            latent_vf = self._critic_sequence_latent(features, samples)
+        return self.value_net(self.mlp_extractor.forward_critic(latent_vf)).flatten()
+
+    def value_parameters(self) -> list[th.nn.Parameter]:
+        """The parameters only V(s) uses: its LSTM or linear layer, its MLP branch and head, its own extractor."""
+        if not self.use_value_net:
+            raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
+        modules: list[th.nn.Module | None] = [self.lstm_critic, self.critic, self.mlp_extractor.value_net, self.value_net]
+        if not self.share_features_extractor:
+            modules.append(self.vf_features_extractor)
+        return [param for module in modules if module is not None for param in module.parameters()]
+
+    def get_distribution(  # type: ignore[override]
+        self, obs: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor, action_masks: Any = None
+    ) -> tuple[Distribution, LSTMStates]:
+        """sb3-contrib's ``get_distribution``, with the masks of the valid actions (a maskable policy only)."""
+        features = BaseModel.extract_features(self, obs, self.pi_features_extractor)  # type: ignore[arg-type]
+        latent_pi, lstm_states = self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+        return self._distribution(self.mlp_extractor.forward_actor(latent_pi), action_masks), lstm_states
+
+    def evaluate_actions(  # type: ignore[override]
+        self, obs: th.Tensor, actions: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor
+    ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor]:
+        """sb3-contrib's ``evaluate_actions``; the values are None without a value network."""
+        if self.use_value_net:
+            return super().evaluate_actions(obs, actions, lstm_states, episode_starts)
+        distribution, _ = self.get_distribution(obs, lstm_states.pi, episode_starts)
+        return None, distribution.log_prob(actions), distribution.entropy()
+
+    def predict_values(self, obs: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor) -> th.Tensor:  # type: ignore[override]
+        if not self.use_value_net:
+            raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
+        return super().predict_values(obs, lstm_states, episode_starts)
+
+    def _predict(  # type: ignore[override]
+        self, observation: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor, deterministic: bool = False
+    ) -> tuple[th.Tensor, LSTMStates]:
+        distribution, lstm_states = self.get_distribution(observation, lstm_states, episode_starts, self._predict_masks)
+        return distribution.get_actions(deterministic=deterministic), lstm_states
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+        action_masks: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        sb3-contrib's recurrent ``predict``: the actions and the LSTM states to pass back with the next
+        observation; ``episode_start`` (True where an episode begins) resets them.
+
+        :param observation: The observation(s)
+        :param state: The states returned by the last call (None: zero states)
+        :param episode_start: (n_envs,), True where the observation is the first of an episode
+        :param deterministic: Whether to return the distribution's mode
+        :param action_masks: The masks of the valid actions (a maskable policy only)
+        :return: the actions and the new states
+        """
+        # read by _predict, below sb3-contrib's predict (a plain policy refuses them there)
+        self._predict_masks = action_masks
+        try:
+            return super().predict(observation, state, episode_start, deterministic)
+        finally:
+            self._predict_masks = None
+
+    _predict_masks: np.ndarray | None = None
+
+
+class RecurrentREINFORCECnnPolicy(RecurrentREINFORCEPolicy):
+    """:class:`RecurrentREINFORCEPolicy` with SB3's ``NatureCNN`` features extractor for image observations."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        use_value_net: bool = False,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(observation_space, action_space, lr_schedule, use_value_net, **kwargs)
+
+
+class RecurrentREINFORCEMultiInputPolicy(RecurrentREINFORCEPolicy):
+    """:class:`RecurrentREINFORCEPolicy` with SB3's ``CombinedExtractor`` for ``Dict`` observations."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        use_value_net: bool = False,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        super().__init__(observation_space, action_space, lr_schedule, use_value_net, **kwargs)
+
+
+class MaskableRecurrentMixin(MaskableHeadMixin):
+    """Turns a :class:`RecurrentREINFORCEPolicy` into one whose action distribution takes masks."""
+
+    def _distribution(self, latent_pi: th.Tensor, action_masks: Any = None) -> Distribution:
+        return self._get_action_dist_from_latent(latent_pi, action_masks)
+
+
+class MaskableRecurrentREINFORCEPolicy(MaskableRecurrentMixin, RecurrentREINFORCEPolicy):
+    """:class:`RecurrentREINFORCEPolicy` (``MlpLstmPolicy``) with action masks."""
+
+
+class MaskableRecurrentREINFORCECnnPolicy(MaskableRecurrentMixin, RecurrentREINFORCECnnPolicy):
+    """:class:`RecurrentREINFORCECnnPolicy` (``CnnLstmPolicy``) with action masks."""
+
+
+class MaskableRecurrentREINFORCEMultiInputPolicy(MaskableRecurrentMixin, RecurrentREINFORCEMultiInputPolicy):
+    """:class:`RecurrentREINFORCEMultiInputPolicy` (``MultiInputLstmPolicy``) with action masks."""
+
+
+register_maskable(
+    RecurrentREINFORCEPolicy,
+    MaskableRecurrentMixin,
+    {
+        RecurrentREINFORCEPolicy: MaskableRecurrentREINFORCEPolicy,
+        RecurrentREINFORCECnnPolicy: MaskableRecurrentREINFORCECnnPolicy,
+        RecurrentREINFORCEMultiInputPolicy: MaskableRecurrentREINFORCEMultiInputPolicy,
+    },
+)
+
+MlpLstmPolicy = RecurrentREINFORCEPolicy
+CnnLstmPolicy = RecurrentREINFORCECnnPolicy
+MultiInputLstmPolicy = RecurrentREINFORCEMultiInputPolicy

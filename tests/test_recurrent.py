@@ -1,0 +1,378 @@
+"""Recurrent policies: whole episodes as sequences, backpropagation through time, predict with states, save/load."""
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium.wrappers import TimeLimit
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from stable_baselines3.common.callbacks import EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_reinforce import REINFORCE, RecurrentREINFORCE
+from sb3_reinforce.recurrent_policies import RecurrentREINFORCEPolicy
+from sb3_reinforce.sequences import (
+    SequenceEpisodicRolloutBuffer,
+    SequenceGroupedEpisodicRolloutBuffer,
+    chunks_of_episodes,
+    episode_segments,
+    sequence_layout,
+)
+from tests.conftest import SPACES, collect, params_of
+from tests.envs import RandomRewardEnv
+
+# ---------------------------------------------------------------------------------------------------------------
+# Episodes as sequences: the pure functions
+
+
+def segments_by_loop(episode_ends: np.ndarray, used: np.ndarray) -> list[tuple[int, int, int]]:
+    """(env, start, length) of every used episode, by walking each column."""
+    found = []
+    for env in range(used.shape[1]):
+        start = None
+        for step in range(used.shape[0]):
+            if used[step, env] and start is None:
+                start = step
+            if used[step, env] and episode_ends[step, env]:
+                found.append((env, start, step - start + 1))
+                start = None
+    return found
+
+
+def test_episode_segments_hand_computed():
+    # env 0: episodes of 2 and 1 steps, then an unused step; env 1: an unused step, then an episode of 3 steps
+    episode_ends = np.array([[0, 0], [1, 0], [1, 0], [0, 0]], dtype=bool)
+    episode_ends[3, 1] = True
+    used = np.array([[1, 0], [1, 1], [1, 1], [0, 1]], dtype=bool)
+    segments = episode_segments(episode_ends, used)
+    assert segments.envs.tolist() == [0, 0, 1]
+    assert segments.starts.tolist() == [0, 2, 1]
+    assert segments.lengths.tolist() == [2, 1, 3]
+
+
+def test_episode_segments_match_a_loop_on_random_rollouts():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n_steps, n_envs = rng.integers(1, 30), rng.integers(1, 5)
+        episode_ends = rng.random((n_steps, n_envs)) < 0.3
+        # used: the steps up to each column's k-th episode end, k random (0 to all of them)
+        used = np.zeros_like(episode_ends)
+        for env in range(n_envs):
+            ends = np.flatnonzero(episode_ends[:, env])
+            if len(ends) > 0:
+                used[: ends[rng.integers(0, len(ends))] + 1, env] = True
+        segments = episode_segments(episode_ends, used)
+        found = list(zip(segments.envs.tolist(), segments.starts.tolist(), segments.lengths.tolist(), strict=True))
+        assert found == segments_by_loop(episode_ends, used)
+
+
+def test_episode_segments_refuse_an_unfinished_episode():
+    episode_ends = np.array([[0], [1], [0]], dtype=bool)
+    with pytest.raises(ValueError, match="not whole episodes"):
+        episode_segments(episode_ends, np.ones((3, 1), dtype=bool))
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 5, 12, 40])
+def test_chunks_cover_every_episode_once_within_the_bound(batch_size):
+    lengths = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    chunks = list(chunks_of_episodes(lengths, batch_size))
+    assert np.concatenate(chunks).tolist() == list(range(len(lengths)))
+    for chunk in chunks:
+        padded = len(chunk) * lengths[chunk].max()
+        assert len(chunk) == 1 or batch_size is None or padded <= batch_size
+
+
+def test_sequence_layout_pads_after_each_episode():
+    layout = sequence_layout(np.array([4, 0]), np.array([1, 0]), np.array([2, 3]))
+    assert layout.padding_mask.tolist() == [[True, True, False], [True, True, True]]
+    # padding repeats the episode's last step, so that it reads only rows of the episode
+    assert layout.steps.tolist() == [[4, 5, 5], [0, 1, 2]]
+    assert layout.envs.tolist() == [[1, 1, 1], [0, 0, 0]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The update evaluates whole episodes as they were played
+
+
+def random_length_model(n_envs: int = 3, **kwargs) -> RecurrentREINFORCE:
+    """Random rewards and episode ends (at most 20 steps), a small LSTM."""
+    env = make_vec_env(lambda: TimeLimit(RandomRewardEnv(), max_episode_steps=20), n_envs=n_envs, seed=0)
+    kwargs = {"n_episodes": 6, "seed": 0, "device": "cpu", "policy_kwargs": dict(lstm_hidden_size=8), **kwargs}
+    return RecurrentREINFORCE("MlpLstmPolicy", env, **kwargs)
+
+
+def record_sampling_distributions(model: RecurrentREINFORCE) -> list:
+    """Keep the (torch) distribution of every step the rollout samples from (row k of the buffer: the k-th)."""
+    distributions = []
+    step = model.policy._step
+
+    def recording_step(*args, **kwargs):
+        distribution, values, states = step(*args, **kwargs)
+        distributions.append(distribution.distribution)  # SB3 reuses its wrapper: keep torch's distribution
+        return distribution, values, states
+
+    model.policy._step = recording_step  # type: ignore[method-assign]
+    return distributions
+
+
+def sampled_log_probs(model: RecurrentREINFORCE, distributions: list) -> np.ndarray:
+    """(pos, n_envs): log pi(a|history) of every stored action, under the distribution it was sampled from."""
+    buffer = model.rollout_buffer
+    rows = []
+    for row, distribution in enumerate(distributions[: buffer.pos]):
+        actions = th.as_tensor(buffer.actions[row])
+        actions = actions.long().flatten() if actions.shape[-1] == 1 else actions
+        rows.append(distribution.log_prob(actions).detach().numpy())
+    return np.stack(rows)
+
+
+def update_log_probs(model: RecurrentREINFORCE) -> np.ndarray:
+    """(pos, n_envs): the log-likelihoods the update computes, from one chunk of whole episodes (NaN: unused)."""
+    buffer = model.rollout_buffer
+    (samples,) = buffer.get(None)
+    segments = episode_segments(buffer.episode_ends[: buffer.pos], buffer.used)
+    order = np.argsort(segments.lengths, kind="stable")  # the update's order
+    layout = sequence_layout(*(array[order] for array in segments))
+    actions = samples.actions.long().flatten() if samples.actions.shape[-1] == 1 else samples.actions
+    with th.no_grad():
+        _, log_prob, _ = model.policy.evaluate_samples(samples, actions)
+    out = np.full((buffer.pos, buffer.n_envs), np.nan)
+    out[layout.steps[layout.padding_mask], layout.envs[layout.padding_mask]] = log_prob.numpy()
+    return out
+
+
+@pytest.mark.parametrize("rollout", [dict(), dict(group_size=2), dict(group_size=3, n_episodes=6)])
+def test_update_log_probs_are_those_the_actions_were_sampled_with(rollout):
+    """Each episode run through the LSTM from its first step gives the log-likelihoods of the rollout, whose
+    states were reset at every episode start (also at a grouped rollout's seeded resets)."""
+    model = random_length_model(**rollout)
+    distributions = record_sampling_distributions(model)
+    collect(model)
+    used = model.rollout_buffer.used
+    assert model.rollout_buffer.n_episodes == 6
+    np.testing.assert_allclose(update_log_probs(model)[used], sampled_log_probs(model, distributions)[used], atol=1e-5)
+
+
+def test_buffer_of_whole_episodes_is_chosen_once():
+    assert type(random_length_model().rollout_buffer) is SequenceEpisodicRolloutBuffer
+    assert type(random_length_model(group_size=2).rollout_buffer) is SequenceGroupedEpisodicRolloutBuffer
+
+
+def test_gradient_reaches_the_first_step_of_every_episode():
+    """Backpropagation through time is not truncated: the last action's log-likelihood of each episode depends
+    on the episode's first observation."""
+    model = random_length_model()
+    collect(model)
+    (samples,) = model.rollout_buffer.get(None)
+    observations = samples.observations.clone().requires_grad_(True)
+    actions = samples.actions.flatten()
+    _, log_prob, _ = model.policy.evaluate_samples(samples._replace(observations=observations), actions)
+    lengths = samples.padding_mask.reshape(samples.n_seq, -1).sum(dim=1)
+    max_len = len(samples.padding_mask) // samples.n_seq
+    last_steps = th.cumsum(lengths, dim=0) - 1
+    long_episodes = th.nonzero(lengths >= 5).flatten()
+    assert len(long_episodes) > 0
+    (grad,) = th.autograd.grad(log_prob[last_steps[long_episodes]].sum(), observations)
+    for episode in long_episodes.tolist():
+        assert grad[episode * max_len].abs().sum() > 0, f"episode {episode}: no gradient to its first step"
+
+
+@pytest.mark.parametrize("baseline", [dict(), dict(baseline="value", value_fit="joint"), dict(baseline="value")])
+def test_chunking_does_not_change_the_update(baseline):
+    """batch_size only bounds memory: one chunk of every episode or chunks of a few give the same parameters."""
+    whole, chunked = (params_of(random_length_model(batch_size=batch_size, **baseline).learn(50)) for batch_size in (None, 12))
+    for name in whole:
+        if "value" in name or "critic" in name:
+            continue  # the separate fit shuffles minibatches of episodes of a size set by vf_batch_size
+        th.testing.assert_close(whole[name], chunked[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_separate_value_fit_trains_only_the_critic():
+    model = random_length_model(baseline="value")
+    collect(model)
+    before = params_of(model)
+    model._baseline.fit(model)
+    after = params_of(model)
+    critic = {id(p) for p in model.policy.value_parameters()}
+    for name, param in model.policy.named_parameters():
+        changed = not th.equal(before[name], after[name])
+        assert changed == (id(param) in critic), name
+    assert any(name.startswith("lstm_critic") for name in before)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Policies, spaces and sb3-contrib's policy arguments
+
+
+def test_no_critic_without_a_value_baseline():
+    model = random_length_model()
+    assert model.policy.value_net is None and model.policy.lstm_critic is None and model.policy.critic is None
+    assert not any("value" in name or "critic" in name for name, _ in model.policy.named_parameters())
+    with pytest.raises(RuntimeError, match="no value network"):
+        model.policy.value_parameters()
+
+
+RECURRENT_SPACES = {
+    "discrete": "MlpLstmPolicy",
+    "box": "MlpLstmPolicy",
+    "multidiscrete": "MlpLstmPolicy",
+    "multibinary": "MlpLstmPolicy",
+    "image": "CnnLstmPolicy",
+    "dict": "MultiInputLstmPolicy",
+}
+
+
+@pytest.mark.parametrize("space", list(RECURRENT_SPACES))
+@pytest.mark.parametrize("baseline", [dict(), dict(baseline="value"), dict(baseline="value", value_fit="joint")])
+def test_learns_on_every_space(space, baseline):
+    _, make_env = SPACES[space]
+    env = make_vec_env(lambda: TimeLimit(make_env(), max_episode_steps=8), n_envs=2, seed=0)
+    policy_kwargs = dict(lstm_hidden_size=8)
+    if space == "image":
+        policy_kwargs["features_extractor_kwargs"] = dict(features_dim=16)
+    model = RecurrentREINFORCE(
+        RECURRENT_SPACES[space], env, n_episodes=2, ent_coef=0.01, seed=0, policy_kwargs=policy_kwargs, **baseline
+    )
+    before = params_of(model)
+    model.learn(32)
+    assert model._n_updates >= 2
+    assert any(not th.equal(before[name], value) for name, value in params_of(model).items())
+
+
+# sb3-contrib's policy arguments for the critic (its test_lstm.py), with the value baseline that uses them
+POLICY_KWARGS = [
+    {},
+    {"share_features_extractor": False},
+    dict(shared_lstm=True, enable_critic_lstm=False),
+    dict(enable_critic_lstm=True, lstm_hidden_size=4, lstm_kwargs=dict(dropout=0.5), n_lstm_layers=2),
+    dict(enable_critic_lstm=False, lstm_hidden_size=4, lstm_kwargs=dict(dropout=0.5), n_lstm_layers=2),
+    dict(enable_critic_lstm=False, lstm_hidden_size=4, share_features_extractor=False),
+]
+
+
+@pytest.mark.parametrize("policy_kwargs", POLICY_KWARGS)
+@pytest.mark.parametrize("value_fit", ["separate", "joint"])
+def test_critic_arguments(policy_kwargs, value_fit):
+    model = RecurrentREINFORCE(
+        "MlpLstmPolicy", "CartPole-v1", n_episodes=2, baseline="value", value_fit=value_fit, seed=0,
+        policy_kwargs=policy_kwargs,
+    )  # fmt: skip
+    model.learn(64)
+    assert np.isfinite(model.logger.name_to_value["train/value_loss"])
+
+
+@pytest.mark.parametrize(
+    "policy_kwargs",
+    [dict(shared_lstm=True, enable_critic_lstm=True), dict(shared_lstm=True, share_features_extractor=False)],
+)
+def test_contradictory_critic_arguments_are_refused(policy_kwargs):
+    policy_kwargs = {"enable_critic_lstm": False, **policy_kwargs}
+    with pytest.raises(AssertionError, match="LSTM"):
+        RecurrentREINFORCE("MlpLstmPolicy", "CartPole-v1", baseline="value", policy_kwargs=policy_kwargs)
+
+
+def test_critic_arguments_warn_without_a_critic():
+    with pytest.warns(UserWarning, match="no critic to build"):
+        RecurrentREINFORCE("MlpLstmPolicy", "CartPole-v1", policy_kwargs=dict(shared_lstm=True))
+
+
+def test_gsde_runs():
+    model = RecurrentREINFORCE(
+        "MlpLstmPolicy", "Pendulum-v1", n_episodes=2, use_sde=True, sde_sample_freq=4, seed=0,
+        policy_kwargs=dict(lstm_hidden_size=8),
+    )  # fmt: skip
+    model.learn(200)
+    assert model._n_updates == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# predict with states, evaluation, save/load
+
+
+def test_predict_returns_states_and_resets_them_at_episode_starts():
+    model = random_length_model(n_envs=2)
+    obs = model.get_env().reset()
+    actions, states = model.predict(obs, deterministic=True)
+    assert actions.shape == (2,) and len(states) == 2 and states[0].shape == (1, 2, 8)
+    # given states, then an episode start: the same as no states at all
+    again, new_states = model.predict(obs, state=states, episode_start=np.ones(2, dtype=bool), deterministic=True)
+    np.testing.assert_array_equal(actions, again)
+    np.testing.assert_allclose(new_states[0], states[0], atol=1e-6)
+    # the states carry the history: without a start they differ
+    _, carried = model.predict(obs, state=states, episode_start=np.zeros(2, dtype=bool), deterministic=True)
+    assert not np.allclose(carried[0], states[0])
+
+
+def test_predict_matches_the_policy_the_rollout_sampled_from():
+    """predict with the returned states, reset at episode starts, follows the rollout's distributions."""
+    model = random_length_model(n_envs=1)
+    distributions = record_sampling_distributions(model)
+    collect(model)
+    buffer = model.rollout_buffer
+    states, start = None, np.ones(1, dtype=bool)
+    for row in range(buffer.pos):
+        obs = buffer.observations[row]
+        with th.no_grad():
+            predicted = model.policy.get_distribution(
+                model.policy.obs_to_tensor(obs)[0],
+                *(
+                    (th.zeros(1, 1, 8), th.zeros(1, 1, 8)) if states is None else tuple(th.as_tensor(s) for s in states),
+                    th.as_tensor(start, dtype=th.float32),
+                ),
+            )[0]
+        np.testing.assert_allclose(predicted.distribution.probs, distributions[row].probs, atol=1e-6)
+        _, states = model.predict(obs, state=states, episode_start=start)
+        start = buffer.episode_ends[row]
+
+
+def test_evaluate_policy_and_eval_callback():
+    model = random_length_model(n_envs=2)
+    eval_env = make_vec_env(lambda: TimeLimit(RandomRewardEnv(), max_episode_steps=20), n_envs=2, seed=1)
+    model.learn(100, callback=EvalCallback(eval_env, eval_freq=20, n_eval_episodes=4))
+    mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=4)
+    assert np.isfinite(mean)
+
+
+@pytest.mark.parametrize("baseline", [dict(), dict(baseline="value")])
+def test_save_load(tmp_path, baseline):
+    model = random_length_model(n_envs=2, **baseline)
+    model.learn(100)
+    model.save(tmp_path / "model.zip")
+    loaded = RecurrentREINFORCE.load(tmp_path / "model.zip", env=model.get_env(), device="cpu")
+    assert isinstance(loaded.policy, RecurrentREINFORCEPolicy)
+    for name, value in params_of(model).items():
+        assert th.equal(value, params_of(loaded)[name]), name
+    obs = model.get_env().reset()
+    states_a = states_b = None
+    for _ in range(5):
+        actions_a, states_a = model.predict(obs, state=states_a, deterministic=True)
+        actions_b, states_b = loaded.predict(obs, state=states_b, deterministic=True)
+        np.testing.assert_array_equal(actions_a, actions_b)
+        np.testing.assert_allclose(states_a[0], states_b[0])
+        obs, *_ = model.get_env().step(actions_a)
+    loaded.learn(50)  # and it trains on
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Arguments
+
+
+def test_carrying_and_truncation_bootstrap_are_refused():
+    with pytest.raises(ValueError, match="carry_episodes"):
+        RecurrentREINFORCE("MlpLstmPolicy", "CartPole-v1", carry_episodes=True)
+    with pytest.raises(ValueError, match="bootstrap_truncated"):
+        RecurrentREINFORCE("MlpLstmPolicy", "CartPole-v1", baseline="value", bootstrap_truncated=True)
+    assert not RecurrentREINFORCE("MlpLstmPolicy", "CartPole-v1").carry_episodes
+
+
+def test_policies_of_the_other_algorithm_are_refused():
+    with pytest.raises(ValueError, match="RecurrentREINFORCE"):
+        REINFORCE("MlpLstmPolicy", "CartPole-v1")
+    with pytest.raises(ValueError, match="MlpLstmPolicy"):
+        RecurrentREINFORCE("MlpPolicy", "CartPole-v1")
+
+
+def test_initial_states_are_zero():
+    model = random_length_model(n_envs=2)
+    states = model._last_lstm_states
+    assert isinstance(states, RNNStates) and states.pi[0].shape == (1, 2, 8) and not states.pi[0].any()
