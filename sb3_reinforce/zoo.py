@@ -44,7 +44,9 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
 from torch import nn
 
 from sb3_reinforce.baselines import BASELINES
+from sb3_reinforce.recurrent import RecurrentREINFORCE
 from sb3_reinforce.reinforce import REINFORCE
+from sb3_reinforce.schedules import StepsLinearSchedule
 from sb3_reinforce.storage import (
     HEARTBEAT_INTERVAL,
     STORAGE_RETRY_SECONDS,
@@ -55,19 +57,28 @@ from sb3_reinforce.storage import (
 )
 
 ALGO_NAME = "reinforce"
+#: RecurrentREINFORCE's name in the zoo (as RecurrentPPO's is ``ppo_lstm``)
+LSTM_ALGO_NAME = "reinforce_lstm"
+#: The algorithms this package adds to rl-zoo3
+ALGORITHMS = {ALGO_NAME: REINFORCE, LSTM_ALGO_NAME: RecurrentREINFORCE}
 
 
-def _find_hyperparams_path() -> Path:
+def _find_hyperparams_path(algo: str = ALGO_NAME) -> Path:
     # Installed (wheel): package data. Source checkout: ``sb3_reinforce/hyperparams`` is a symlink to the top-level
     # ``hyperparams/`` folder; where symlinks are not checked out (some Windows setups), use that folder directly.
-    packaged = Path(__file__).parent / "hyperparams" / f"{ALGO_NAME}.yml"
+    packaged = Path(__file__).parent / "hyperparams" / f"{algo}.yml"
     if packaged.is_file():
         return packaged
-    return Path(__file__).parent.parent / "hyperparams" / f"{ALGO_NAME}.yml"
+    return Path(__file__).parent.parent / "hyperparams" / f"{algo}.yml"
 
 
 #: Default hyperparameters of ``reinforce`` for rl-zoo3 (one block per env id, plus the ``atari`` fallback)
 HYPERPARAMS_PATH = _find_hyperparams_path()
+#: The hyperparameters file of each algorithm of :data:`ALGORITHMS`
+HYPERPARAMS_PATHS = {algo: _find_hyperparams_path(algo) for algo in ALGORITHMS}
+
+#: A learning rate written ``steps_lin_<initial>_<final>_<steps>`` in a preset is a :class:`StepsLinearSchedule`
+STEPS_SCHEDULE_PREFIX = "steps_lin_"
 
 # Network sizes the sampler chooses from (the value layers are only built with a learned baseline)
 NET_ARCHS = {
@@ -181,16 +192,73 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
 
 def register() -> None:
     """
-    Add ``reinforce`` to rl-zoo3's algorithm, sampler and converter tables. Calling it again changes nothing.
+    Add ``reinforce`` and ``reinforce_lstm`` to rl-zoo3's algorithm, sampler and converter tables, and let presets
+    write a :class:`~sb3_reinforce.schedules.StepsLinearSchedule` learning rate as
+    ``steps_lin_<initial>_<final>_<steps>``. Calling it again changes nothing.
 
     ``rl_zoo3`` itself is left as it is until this is called: ``import rl_zoo3`` never registers REINFORCE. The
     package's example envs (``ReverseDigits-v0``, ``StartStateBandit-v0``) are registered with Gymnasium too.
     """
     import sb3_reinforce.envs  # noqa: F401  (registers the example envs)
 
-    zoo_utils.ALGOS[ALGO_NAME] = REINFORCE
+    zoo_utils.ALGOS.update(ALGORITHMS)
     hyperparams_opt.HYPERPARAMS_SAMPLER[ALGO_NAME] = sample_reinforce_params
     hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_reinforce_params
+    hyperparams_opt.HYPERPARAMS_SAMPLER[LSTM_ALGO_NAME] = sample_reinforce_lstm_params
+    hyperparams_opt.HYPERPARAMS_CONVERTER[LSTM_ALGO_NAME] = convert_reinforce_lstm_params
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    preprocess = ExperimentManager._preprocess_schedules
+    if not getattr(preprocess, "reads_steps_schedules", False):
+
+        def preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+            # rl-zoo3 knows only numbers and lin_<x>: the steps schedules go round it
+            hyperparams = steps_schedules(hyperparams)
+            steps = {key: value for key, value in hyperparams.items() if isinstance(value, StepsLinearSchedule)}
+            return {**preprocess({key: value for key, value in hyperparams.items() if key not in steps}), **steps}
+
+        preprocess_schedules.reads_steps_schedules = True  # type: ignore[attr-defined]
+        ExperimentManager._preprocess_schedules = staticmethod(preprocess_schedules)  # type: ignore[method-assign]
+
+
+def steps_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """
+    The hyperparameters with every learning rate written ``steps_lin_<initial>_<final>_<steps>`` (e.g.
+    ``steps_lin_5e-3_5e-4_1e5``) made a :class:`~sb3_reinforce.schedules.StepsLinearSchedule`.
+    """
+    hyperparams = dict(hyperparams)
+    for key in ("learning_rate", "vf_learning_rate"):
+        value = hyperparams.get(key)
+        if isinstance(value, str) and value.startswith(STEPS_SCHEDULE_PREFIX):
+            try:
+                initial, final, steps = (float(part) for part in value[len(STEPS_SCHEDULE_PREFIX) :].split("_"))
+            except ValueError:
+                raise ValueError(
+                    f"{key}={value!r}: a steps schedule is written {STEPS_SCHEDULE_PREFIX}<initial>_<final>_<steps>, "
+                    "e.g. steps_lin_5e-3_5e-4_1e5"
+                ) from None
+            hyperparams[key] = StepsLinearSchedule(initial, final, int(steps))
+    return hyperparams
+
+
+def convert_reinforce_lstm_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
+    """:func:`convert_reinforce_params` for ``reinforce_lstm``: the LSTM's size joins ``policy_kwargs``, and
+    episodes are not carried (RecurrentREINFORCE does not carry them)."""
+    sampled_params = dict(sampled_params)
+    lstm_hidden_size = sampled_params.pop("lstm_hidden_size", None)
+    hyperparams = convert_reinforce_params(sampled_params)
+    if lstm_hidden_size is not None:
+        hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), "lstm_hidden_size": lstm_hidden_size}
+    hyperparams["carry_episodes"] = False
+    hyperparams["bootstrap_truncated"] = False
+    return hyperparams
+
+
+def sample_reinforce_lstm_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """:func:`sample_reinforce_params`, plus the LSTM's size (same signature as rl-zoo3's samplers)."""
+    sample_reinforce_params(trial, n_actions, n_envs, additional_args)
+    trial.suggest_categorical("lstm_hidden_size", [16, 32, 64, 128, 256])
+    return convert_reinforce_lstm_params(dict(trial.params))
 
 
 @contextlib.contextmanager
@@ -357,16 +425,17 @@ SCRIPTS: dict[str, Callable[[], None]] = {
 
 def with_default_config(args: Sequence[str]) -> list[str]:
     """
-    Arguments of ``train`` with ``--conf-file HYPERPARAMS_PATH`` added when the algorithm is ``reinforce`` and no
-    ``-conf``/``--conf-file`` was given (rl-zoo3 would look for ``hyperparams/reinforce.yml`` in its own package).
+    Arguments of ``train`` with ``--conf-file`` added, this package's file of the algorithm (:data:`HYPERPARAMS_PATHS`),
+    when the algorithm is ``reinforce`` or ``reinforce_lstm`` and no ``-conf``/``--conf-file`` was given (rl-zoo3
+    would look for ``hyperparams/<algo>.yml`` in its own package).
     """
     # parsed the way rl-zoo3's parser will parse them (same option names, prefixes allowed)
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--algo", default="ppo")
     parser.add_argument("-conf", "--conf-file", default=None)
     known, _ = parser.parse_known_args(args)
-    if known.algo == ALGO_NAME and known.conf_file is None:
-        return [*args, "--conf-file", str(HYPERPARAMS_PATH)]
+    if known.algo in HYPERPARAMS_PATHS and known.conf_file is None:
+        return [*args, "--conf-file", str(HYPERPARAMS_PATHS[known.algo])]
     return list(args)
 
 

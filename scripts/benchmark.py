@@ -50,7 +50,7 @@ def run_one(
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.utils import set_random_seed
 
-    from sb3_reinforce.zoo import HYPERPARAMS_PATH, register
+    from sb3_reinforce.zoo import HYPERPARAMS_PATHS, register
 
     register()
     th.set_num_threads(1)
@@ -68,7 +68,7 @@ def run_one(
         hyperparams=dict(hyperparams) or None,
         verbose=0,
         device="cpu",
-        config=config or (str(HYPERPARAMS_PATH) if algo == "reinforce" else None),
+        config=config or (str(HYPERPARAMS_PATHS[algo]) if algo in HYPERPARAMS_PATHS else None),
     )
     results = manager.setup_experiment()
     assert results is not None
@@ -300,13 +300,13 @@ def main() -> None:
     }
 
     def job_overrides(algo: str) -> dict[str, Any]:
-        return {**overrides, **reinforce_overrides} if algo == "reinforce" else overrides
+        return {**overrides, **reinforce_overrides} if algo.startswith("reinforce") else overrides
 
     zoo_presets = dict(item.split("=", 1) for item in args.zoo_presets)
 
     def job_config(algo: str, env_id: str) -> str | None:
         """A YAML file giving ENV rl-zoo3's preset of ZOO_ENV (--zoo-presets), or None for the usual file."""
-        if algo == "reinforce" or env_id not in zoo_presets:
+        if algo.startswith("reinforce") or env_id not in zoo_presets:
             return None
         from rl_zoo3 import __file__ as zoo_init
 
