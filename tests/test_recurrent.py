@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium.wrappers import TimeLimit
+from sb3_contrib.common.envs import InvalidActionEnvDiscrete
+from sb3_contrib.common.maskable.evaluation import evaluate_policy as maskable_evaluate_policy
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_reinforce import REINFORCE, RecurrentREINFORCE
-from sb3_reinforce.recurrent_policies import RecurrentREINFORCEPolicy
+from sb3_reinforce.recurrent_policies import MaskableRecurrentMixin, RecurrentREINFORCEPolicy
 from sb3_reinforce.sequences import (
     SequenceEpisodicRolloutBuffer,
     SequenceGroupedEpisodicRolloutBuffer,
@@ -376,3 +378,54 @@ def test_initial_states_are_zero():
     model = random_length_model(n_envs=2)
     states = model._last_lstm_states
     assert isinstance(states, RNNStates) and states.pi[0].shape == (1, 2, 8) and not states.pi[0].any()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Composition: a recurrent policy with action masks, with groups, and with both
+
+
+@pytest.mark.parametrize("rollout", [dict(), dict(group_size=2), dict(baseline="value")])
+def test_masked_recurrent_policy_never_samples_an_invalid_action(rollout):
+    from tests.test_masking import ENVS, InvalidActionCounter
+
+    for space, make_env in ENVS.items():
+        env = make_vec_env(make_env, n_envs=2, seed=0)
+        model = RecurrentREINFORCE(
+            "MlpLstmPolicy", env, n_episodes=4, seed=0, policy_kwargs=dict(lstm_hidden_size=8), **rollout
+        )
+        assert isinstance(model.policy, MaskableRecurrentMixin), space
+        counter = InvalidActionCounter()
+        model.learn(800, callback=counter)
+        assert counter.steps >= 800 and counter.invalid == 0, space
+
+
+@pytest.mark.parametrize("rollout", [dict(), dict(group_size=2)])
+def test_masked_update_log_probs_are_those_the_actions_were_sampled_with(rollout):
+    """The update applies the stored masks again: its log-likelihoods are the masked ones of the rollout (and
+    differ from the unmasked ones)."""
+    env = make_vec_env(lambda: InvalidActionEnvDiscrete(dim=10, n_invalid_actions=6), n_envs=2, seed=0)
+    model = RecurrentREINFORCE("MlpLstmPolicy", env, n_episodes=2, seed=0, policy_kwargs=dict(lstm_hidden_size=8), **rollout)
+    distributions = record_sampling_distributions(model)
+    collect(model)
+    used = model.rollout_buffer.used
+    update = update_log_probs(model)[used]
+    np.testing.assert_allclose(update, sampled_log_probs(model, distributions)[used], atol=1e-5)
+    (samples,) = model.rollout_buffer.get(None)
+    with th.no_grad():
+        _, unmasked, _ = model.policy.evaluate_samples(samples._replace(action_masks=None), samples.actions.flatten())
+    assert not np.allclose(np.sort(unmasked.numpy()), np.sort(update), atol=1e-3)
+
+
+def test_masked_recurrent_predict_and_maskable_evaluation(tmp_path):
+    env = InvalidActionEnvDiscrete(dim=20, n_invalid_actions=19)  # only the good action is valid
+    model = RecurrentREINFORCE("MlpLstmPolicy", env, seed=8, policy_kwargs=dict(lstm_hidden_size=8))
+    maskable_evaluate_policy(model, env, n_eval_episodes=5, reward_threshold=99, warn=False)
+    obs, _ = env.reset(seed=0)
+    action, states = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
+    assert env.action_masks()[int(action)] and states[0].shape == (1, 1, 8)
+    model.save(tmp_path / "masked.zip")
+    loaded = RecurrentREINFORCE.load(tmp_path / "masked.zip")
+    assert isinstance(loaded.policy, MaskableRecurrentMixin)
+    np.testing.assert_array_equal(loaded.predict(obs, action_masks=env.action_masks(), deterministic=True)[0], action)
+    with pytest.raises(ValueError, match="action_masks"):
+        random_length_model().predict(np.zeros(3, dtype=np.float32), action_masks=np.ones(3, dtype=bool))

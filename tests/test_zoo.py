@@ -30,11 +30,15 @@ from sb3_reinforce.storage import (  # noqa: E402
 )
 from sb3_reinforce.zoo import (  # noqa: E402
     HYPERPARAMS_PATH,
+    HYPERPARAMS_PATHS,
+    convert_reinforce_lstm_params,
     convert_reinforce_params,
     main,
     record_video_command,
     register,
+    sample_reinforce_lstm_params,
     sample_reinforce_params,
+    steps_schedules,
     with_default_config,
 )
 
@@ -362,10 +366,10 @@ once = [dict(ALGOS), dict(HYPERPARAMS_SAMPLER), dict(HYPERPARAMS_CONVERTER)]
 sb3_reinforce.zoo.register()
 assert [dict(ALGOS), dict(HYPERPARAMS_SAMPLER), dict(HYPERPARAMS_CONVERTER)] == once
 for before, after in zip(tables, once):
-    assert set(after) - set(before) == {"reinforce"}
+    assert set(after) - set(before) == {"reinforce", "reinforce_lstm"}
     assert all(after[key] is value for key, value in before.items())
-from sb3_reinforce import REINFORCE
-assert ALGOS["reinforce"] is REINFORCE
+from sb3_reinforce import REINFORCE, RecurrentREINFORCE
+assert ALGOS["reinforce"] is REINFORCE and ALGOS["reinforce_lstm"] is RecurrentREINFORCE
 """
     result = subprocess.run([sys.executable, "-c", code], env=zoo_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -412,6 +416,7 @@ def test_experiment_manager_from_python(tmp_path: Path) -> None:
         (["--algo=reinforce", "--env", ENV_ID], str(HYPERPARAMS_PATH)),
         (["--algo", "reinforce", "-conf", "mine.yml"], None),
         (["--algo", "reinforce", "--conf-file=mine.yml"], None),
+        (["--algo", "reinforce_lstm"], str(HYPERPARAMS_PATHS["reinforce_lstm"])),
         (["--algo", "ppo"], None),
         ([], None),  # rl-zoo3's default algorithm is ppo
     ],
@@ -583,9 +588,11 @@ def test_wheel_ships_hyperparams_and_console_script(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "dist").glob("sb3_reinforce-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = archive.read("sb3_reinforce/hyperparams/reinforce.yml").decode()
+        shipped_lstm = archive.read("sb3_reinforce/hyperparams/reinforce_lstm.yml").decode()
         (entry_points,) = [name for name in archive.namelist() if name.endswith(".dist-info/entry_points.txt")]
         scripts = archive.read(entry_points).decode()
     assert shipped == (REPO_ROOT / "hyperparams" / "reinforce.yml").read_text()
+    assert shipped_lstm == (REPO_ROOT / "hyperparams" / "reinforce_lstm.yml").read_text()
     assert "sb3-reinforce-zoo = sb3_reinforce.zoo:main" in scripts
 
 
@@ -642,3 +649,69 @@ def test_default_block_trains_an_env_without_its_own_block(tmp_path: Path) -> No
     manager.learn(model)
     assert model.num_timesteps == 8 * 200  # one rollout: 8 MountainCar episodes cut at 200 steps
     model.env.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reinforce_lstm: RecurrentREINFORCE in the zoo
+
+
+def load_lstm_hyperparams() -> dict:
+    with open(HYPERPARAMS_PATHS["reinforce_lstm"]) as file:
+        return yaml.safe_load(file)
+
+
+@pytest.mark.parametrize("env_id", sorted(set(load_lstm_hyperparams()) - {"default"}))
+def test_lstm_presets_build_a_model(env_id: str, tmp_path: Path) -> None:
+    import argparse
+
+    import rl_zoo3.import_envs  # noqa: F401
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    from sb3_reinforce import RecurrentREINFORCE
+    from sb3_reinforce.schedules import StepsLinearSchedule
+
+    block = load_lstm_hyperparams()[env_id]
+    unknown = set(block) - set(inspect.signature(REINFORCE.__init__).parameters) - ZOO_KEYS
+    assert not unknown, f"{env_id}: unknown keys {sorted(unknown)}"
+    register()
+    manager = ExperimentManager(
+        argparse.Namespace(), "reinforce_lstm", env_id, str(tmp_path), eval_freq=-1, seed=0, verbose=0, device="cpu",
+        config=str(HYPERPARAMS_PATHS["reinforce_lstm"]),
+    )  # fmt: skip
+    results = manager.setup_experiment()
+    assert results is not None
+    model, _ = results
+    assert isinstance(model, RecurrentREINFORCE) and model.n_envs == block["n_envs"]
+    if str(block.get("learning_rate", "")).startswith("steps_lin_"):
+        assert isinstance(model.learning_rate, StepsLinearSchedule)
+    obs = model.env.reset()
+    actions, states = model.predict(obs)
+    assert np.all(np.isfinite(actions)) and states is not None
+    model.env.close()
+
+
+def test_steps_schedules() -> None:
+    from sb3_reinforce.schedules import StepsLinearSchedule
+
+    parsed = steps_schedules({"learning_rate": "steps_lin_5e-3_5e-4_1e5", "vf_learning_rate": 0.01, "gamma": 0.9})
+    assert repr(parsed["learning_rate"]) == repr(StepsLinearSchedule(5e-3, 5e-4, 100_000))
+    assert parsed["vf_learning_rate"] == 0.01 and parsed["gamma"] == 0.9
+    assert steps_schedules({"learning_rate": "lin_0.01"}) == {"learning_rate": "lin_0.01"}  # rl-zoo3's own
+    with pytest.raises(ValueError, match="steps_lin_<initial>_<final>_<steps>"):
+        steps_schedules({"learning_rate": "steps_lin_5e-3_1e5"})
+
+
+def test_lstm_sampler_gives_valid_constructor_arguments() -> None:
+    from sb3_reinforce import RecurrentREINFORCE
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    sizes = set()
+    for _ in range(12):
+        trial = study.ask()
+        hyperparams = sample_reinforce_lstm_params(trial, n_actions=0, n_envs=1, additional_args={})
+        assert convert_reinforce_lstm_params(dict(trial.params)) == hyperparams
+        model = RecurrentREINFORCE("MlpLstmPolicy", ENV_ID, device="cpu", **hyperparams)
+        assert model.policy.lstm_actor.hidden_size == hyperparams["policy_kwargs"]["lstm_hidden_size"]
+        sizes.add(model.policy.lstm_actor.hidden_size)
+        study.tell(trial, 0.0)
+    assert len(sizes) > 1
