@@ -166,12 +166,13 @@ def write_report(
 ) -> str:
     import gymnasium as gym
 
+    algos = list(dict.fromkeys(r["algo"] for r in results))
     lines = [
-        "# Benchmark: REINFORCE vs A2C vs PPO (rl-zoo3 hyperparameters)",
+        f"# Benchmark: {' vs '.join(algos)} (rl-zoo3 hyperparameters)",
         "",
-        "Written by `scripts/benchmark.py`. Every run trains through rl-zoo3's `ExperimentManager` with the algorithm's",
-        "zoo hyperparameters (`hyperparams/reinforce.yml` for REINFORCE, rl-zoo3's own files for A2C and PPO), on CPU",
-        "with one torch thread.",
+        f"Written by `{command}`. Every run trains through rl-zoo3's `ExperimentManager` with the algorithm's zoo",
+        "hyperparameters (`hyperparams/<algo>.yml` of this package for reinforce and reinforce_lstm, rl-zoo3's own",
+        "files for the others), on CPU with one torch thread.",
         "",
         *([f"Hyperparameters overridden for every algo: `{overrides}`.", ""] if overrides else []),
         *([f"Hyperparameters overridden for reinforce only: `{reinforce_overrides}`.", ""] if reinforce_overrides else []),
@@ -378,6 +379,7 @@ def main() -> None:
         sys.exit("no finished runs")
 
     import gymnasium as gym
+    import rl_zoo3.import_envs  # noqa: F401  (rl-zoo3's envs, e.g. CartPoleNoVel-v1: their reward thresholds)
 
     plots = {}
     for env_id in dict.fromkeys(r["env"] for r in results):
