@@ -678,7 +678,10 @@ def test_lstm_presets_build_a_model(env_id: str, tmp_path: Path) -> None:
         argparse.Namespace(), "reinforce_lstm", env_id, str(tmp_path), eval_freq=-1, seed=0, verbose=0, device="cpu",
         config=str(HYPERPARAMS_PATHS["reinforce_lstm"]),
     )  # fmt: skip
-    results = manager.setup_experiment()
+    try:
+        results = manager.setup_experiment()
+    except (gym.error.DependencyNotInstalled, ImportError) as e:
+        pytest.skip(f"{env_id}: {e}")
     assert results is not None
     model, _ = results
     assert isinstance(model, RecurrentREINFORCE) and model.n_envs == block["n_envs"]
