@@ -9,6 +9,7 @@ from sb3_contrib.common.maskable.evaluation import evaluate_policy as maskable_e
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import FakeImageEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_reinforce import REINFORCE, RecurrentREINFORCE
@@ -252,15 +253,30 @@ POLICY_KWARGS = [
 ]
 
 
+def critic_setup(kind: str, policy_kwargs: dict) -> tuple[str, object, dict]:
+    """(policy, env, policy_kwargs) of sb3-contrib's test_policy_kwargs, test_cnn and test_dict_obs."""
+    if kind == "cnn":
+        env = FakeImageEnv(screen_height=40, screen_width=40, n_channels=3)
+        return "CnnLstmPolicy", env, {**policy_kwargs, "features_extractor_kwargs": dict(features_dim=32)}
+    if kind == "dict":
+        from tests.test_masking import ToDictWrapper
+
+        return "MultiInputLstmPolicy", make_vec_env("CartPole-v1", n_envs=1, wrapper_class=ToDictWrapper), policy_kwargs
+    return "MlpLstmPolicy", "CartPole-v1", policy_kwargs
+
+
 @pytest.mark.parametrize("policy_kwargs", POLICY_KWARGS)
 @pytest.mark.parametrize("value_fit", ["separate", "joint"])
-def test_critic_arguments(policy_kwargs, value_fit):
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "dict"])
+def test_critic_arguments(policy_kwargs, value_fit, kind):
+    policy, env, policy_kwargs = critic_setup(kind, policy_kwargs)
     model = RecurrentREINFORCE(
-        "MlpLstmPolicy", "CartPole-v1", n_episodes=2, baseline="value", value_fit=value_fit, seed=0,
-        policy_kwargs=policy_kwargs,
+        policy, env, n_episodes=2, baseline="value", value_fit=value_fit, seed=0, policy_kwargs=policy_kwargs,
+        batch_size=64,
     )  # fmt: skip
     model.learn(64)
     assert np.isfinite(model.logger.name_to_value["train/value_loss"])
+    evaluate_policy(model, model.get_env(), n_eval_episodes=2, warn=False)
 
 
 @pytest.mark.parametrize(
