@@ -116,29 +116,44 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         vf_features: th.Tensor,
         vf_states: LSTMStates,
         episode_starts: th.Tensor,
-        latent_pi: th.Tensor,
+        latent_pi: th.Tensor | None,
         pi_states: LSTMStates,
     ) -> tuple[th.Tensor, LSTMStates]:
-        """The critic's LSTM output and states: its own LSTM, the actor's without gradient, or a linear layer."""
+        """
+        The critic's LSTM output and states: its own LSTM, the actor's without gradient (``latent_pi``, its output,
+        needed only then), or a linear layer.
+        """
         if self.lstm_critic is not None:
             return self._process_sequence(vf_features, vf_states, episode_starts, self.lstm_critic)
         if self.shared_lstm:
+            assert latent_pi is not None
             return latent_pi.detach(), (pi_states[0].detach(), pi_states[1].detach())
         assert self.critic is not None
         return self.critic(vf_features), pi_states
+
+    def _latents(
+        self,
+        pi_features: th.Tensor,
+        vf_features: th.Tensor,
+        lstm_states: RNNStates,
+        episode_starts: th.Tensor,
+        with_values: bool,
+    ) -> tuple[th.Tensor, th.Tensor | None, RNNStates]:
+        """The actor's and (``with_values``) the critic's LSTM outputs, and the new states."""
+        latent_pi, pi_states = self._process_sequence(pi_features, lstm_states.pi, episode_starts, self.lstm_actor)
+        if not with_values:
+            return latent_pi, None, RNNStates(pi_states, pi_states)
+        latent_vf, vf_states = self._critic_latent(vf_features, lstm_states.vf, episode_starts, latent_pi, pi_states)
+        return latent_pi, latent_vf, RNNStates(pi_states, vf_states)
 
     def _step(
         self, obs: PyTorchObs, lstm_states: RNNStates, episode_starts: th.Tensor, action_masks: Any = None
     ) -> tuple[Distribution, th.Tensor | None, RNNStates]:
         """One step of every env: the action distribution, V(s) (None without a value network) and the new states."""
         pi_features, vf_features = self._features(obs)
-        latent_pi, pi_states = self._process_sequence(pi_features, lstm_states.pi, episode_starts, self.lstm_actor)
-        values, vf_states = None, pi_states
-        if self.use_value_net:
-            latent_vf, vf_states = self._critic_latent(vf_features, lstm_states.vf, episode_starts, latent_pi, pi_states)
-            values = self.value_net(self.mlp_extractor.forward_critic(latent_vf))
-        distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi), action_masks)
-        return distribution, values, RNNStates(pi_states, vf_states)
+        latent_pi, latent_vf, states = self._latents(pi_features, vf_features, lstm_states, episode_starts, self.use_value_net)
+        values = None if latent_vf is None else self.value_net(self.mlp_extractor.forward_critic(latent_vf))
+        return self._distribution(self.mlp_extractor.forward_actor(latent_pi), action_masks), values, states
 
     def sample_actions(  # type: ignore[override]
         self, obs: PyTorchObs, action_masks: Any, lstm_states: RNNStates, episode_starts: th.Tensor
@@ -163,13 +178,12 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         actions = distribution.get_actions(deterministic=deterministic)
         return actions.reshape((-1, *self.action_space.shape)), values, distribution.log_prob(actions), states  # type: ignore[misc]
 
-    def _sequence_latent(self, features: th.Tensor, samples: SequenceSamples, lstm: th.nn.LSTM) -> th.Tensor:
-        """The LSTM output at the episodes' own steps, each episode run from the zero state."""
-        zeros = th.zeros((self.n_lstm_layers, samples.n_seq, self.lstm_hidden_size), device=features.device)
-        # no reset inside a sequence: sb3-contrib runs the LSTM over the whole padded chunk in one call
-        episode_starts = th.zeros(len(samples.padding_mask), device=features.device)
-        latent, _ = self._process_sequence(features, (zeros, zeros), episode_starts, lstm)
-        return latent[samples.padding_mask]
+    def _sequence_states(self, samples: SequenceSamples) -> tuple[RNNStates, th.Tensor]:
+        """
+        The zero states every episode of the chunk starts from, and no reset inside an episode: sb3-contrib then
+        runs the LSTM over the whole padded chunk in one call.
+        """
+        return self.initial_state(samples.n_seq), th.zeros(len(samples.padding_mask), device=self.device)
 
     def evaluate_samples(
         self, samples: SequenceSamples, actions: th.Tensor, with_values: bool = False
@@ -183,30 +197,15 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         :return: V(s) (None without ``with_values``), the log-likelihood of the actions and the entropy, at the
             episodes' own steps
         """
-        if not with_values:
-            features = BaseModel.extract_features(self, samples.observations, self.pi_features_extractor)  # type: ignore[arg-type]
-            latent_pi = self._sequence_latent(features, samples, self.lstm_actor)
-            distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi), samples.action_masks)
-            return None, distribution.log_prob(actions), distribution.entropy()
-        pi_features, vf_features = self._features(samples.observations)
-        latent_pi = self._sequence_latent(pi_features, samples, self.lstm_actor)
-        distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi), samples.action_masks)
-        values = self.value_net(
-            self.mlp_extractor.forward_critic(self._critic_sequence_latent(vf_features, samples, latent_pi))
-        )
+        if with_values:
+            pi_features, vf_features = self._features(samples.observations)
+        else:
+            pi_features = vf_features = BaseModel.extract_features(self, samples.observations, self.pi_features_extractor)  # type: ignore[arg-type]
+        latent_pi, latent_vf, _ = self._latents(pi_features, vf_features, *self._sequence_states(samples), with_values)
+        own_steps = samples.padding_mask
+        distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi[own_steps]), samples.action_masks)
+        values = None if latent_vf is None else self.value_net(self.mlp_extractor.forward_critic(latent_vf[own_steps]))
         return values, distribution.log_prob(actions), distribution.entropy()
-
-    def _critic_sequence_latent(
-        self, vf_features: th.Tensor, samples: SequenceSamples, latent_pi: th.Tensor | None = None
-    ) -> th.Tensor:
-        """The critic's latent features at the episodes' own steps (``latent_pi``: the actor's LSTM output there)."""
-        if self.lstm_critic is not None:
-            return self._sequence_latent(vf_features, samples, self.lstm_critic)
-        if self.shared_lstm:
-            assert latent_pi is not None
-            return latent_pi.detach()
-        assert self.critic is not None
-        return self.critic(vf_features[samples.padding_mask])
 
     def values_for_fit(self, samples: SequenceSamples) -> th.Tensor:
         """
@@ -218,12 +217,13 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
         with th.set_grad_enabled(th.is_grad_enabled() and not self.share_features_extractor):
             features = BaseModel.extract_features(self, samples.observations, self.vf_features_extractor)  # type: ignore[arg-type]
+        states, episode_starts = self._sequence_states(samples)
+        latent_pi = None
         if self.shared_lstm:
-            with th.no_grad():
-                latent_vf = self._sequence_latent(features, samples, self.lstm_actor)
-        else:
-            latent_vf = self._critic_sequence_latent(features, samples)
-        return self.value_net(self.mlp_extractor.forward_critic(latent_vf)).flatten()
+            with th.no_grad():  # the actor's LSTM is not V's to train
+                latent_pi, _ = self._process_sequence(features, states.pi, episode_starts, self.lstm_actor)
+        latent_vf, _ = self._critic_latent(features, states.vf, episode_starts, latent_pi, states.pi)
+        return self.value_net(self.mlp_extractor.forward_critic(latent_vf[samples.padding_mask])).flatten()
 
     def value_parameters(self) -> list[th.nn.Parameter]:
         """The parameters only V(s) uses: its LSTM or linear layer, its MLP branch and head, its own extractor."""
