@@ -349,15 +349,19 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self, batch_inds: np.ndarray, env=None
     ) -> EpisodicRolloutBufferSamples:
         steps, envs = np.divmod(batch_inds, self.n_envs)
+        return EpisodicRolloutBufferSamples(self._observation_batch(steps, envs), *self._step_data(steps, envs))
+
+    def _step_data(
+        self, steps: np.ndarray, envs: np.ndarray
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor | None]:
+        """The actions, returns, advantages, weights and action masks (None without masks) of the steps ``(steps, envs)``."""
         data = (
             self.actions[steps, envs],
             self.returns[steps, envs],
             self.advantages[steps, envs],
             self.weights[steps, envs],
         )
-        return EpisodicRolloutBufferSamples(
-            self._observation_batch(steps, envs), *map(self.to_torch, data), self.action_masks_of(steps, envs)
-        )
+        return (*map(self.to_torch, data), self.action_masks_of(steps, envs))
 
     def action_masks_of(self, steps: np.ndarray, envs: np.ndarray) -> th.Tensor | None:
         """The stored action masks of the steps ``(steps, envs)``, shape (batch, mask_dim), or None without masks."""

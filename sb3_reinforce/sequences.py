@@ -137,17 +137,9 @@ class SequenceBufferMixin:
 
     def _sequence_samples(self, layout: SequenceLayout) -> SequenceSamples:
         buffer: EpisodicRolloutBuffer = self  # type: ignore[assignment]
-        steps, envs = layout.steps[layout.padding_mask], layout.envs[layout.padding_mask]
-        data = (
-            buffer.actions[steps, envs],
-            buffer.returns[steps, envs],
-            buffer.advantages[steps, envs],
-            buffer.weights[steps, envs],
-        )
         return SequenceSamples(
             buffer._observation_batch(layout.steps.ravel(), layout.envs.ravel()),
-            *map(buffer.to_torch, data),
-            buffer.action_masks_of(steps, envs),
+            *buffer._step_data(layout.steps[layout.padding_mask], layout.envs[layout.padding_mask]),
             th.as_tensor(layout.padding_mask.ravel(), device=buffer.device),
             len(layout.steps),
         )
