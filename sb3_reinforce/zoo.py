@@ -63,7 +63,7 @@ LSTM_ALGO_NAME = "reinforce_lstm"
 ALGORITHMS = {ALGO_NAME: REINFORCE, LSTM_ALGO_NAME: RecurrentREINFORCE}
 
 
-def _find_hyperparams_path(algo: str = ALGO_NAME) -> Path:
+def _find_hyperparams_path(algo: str) -> Path:
     # Installed (wheel): package data. Source checkout: ``sb3_reinforce/hyperparams`` is a symlink to the top-level
     # ``hyperparams/`` folder; where symlinks are not checked out (some Windows setups), use that folder directly.
     packaged = Path(__file__).parent / "hyperparams" / f"{algo}.yml"
@@ -72,10 +72,10 @@ def _find_hyperparams_path(algo: str = ALGO_NAME) -> Path:
     return Path(__file__).parent.parent / "hyperparams" / f"{algo}.yml"
 
 
-#: Default hyperparameters of ``reinforce`` for rl-zoo3 (one block per env id, plus the ``atari`` fallback)
-HYPERPARAMS_PATH = _find_hyperparams_path()
 #: The hyperparameters file of each algorithm of :data:`ALGORITHMS`
 HYPERPARAMS_PATHS = {algo: _find_hyperparams_path(algo) for algo in ALGORITHMS}
+#: Default hyperparameters of ``reinforce`` for rl-zoo3 (one block per env id, plus the ``atari`` fallback)
+HYPERPARAMS_PATH = HYPERPARAMS_PATHS[ALGO_NAME]
 
 #: A learning rate written ``steps_lin_<initial>_<final>_<steps>`` in a preset is a :class:`StepsLinearSchedule`
 STEPS_SCHEDULE_PREFIX = "steps_lin_"
