@@ -71,17 +71,27 @@ def stored_and_env_actions(policy: BasePolicy, action_tensor: th.Tensor) -> tupl
     return actions, env_actions
 
 
+def time_limit(env: VecEnv) -> int | None:
+    """
+    The time limit of the first env of ``env``: the ``max_episode_steps`` of a ``gymnasium.wrappers.TimeLimit``
+    anywhere in its wrappers (``gymnasium.make`` adds one for a registered limit), else its spec's, else None.
+    """
+    if env.has_attr("_max_episode_steps"):
+        max_episode_steps = env.get_attr("_max_episode_steps", indices=0)[0]
+        if max_episode_steps is not None:
+            return int(max_episode_steps)
+    spec = env.get_attr("spec", indices=0)[0] if env.has_attr("spec") else None
+    max_episode_steps = getattr(spec, "max_episode_steps", None)
+    return None if max_episode_steps is None else int(max_episode_steps)
+
+
 def expected_rollout_steps(env: VecEnv | None, episodes_per_env: int, default: int) -> int:
     """
     Each env's steps in a rollout before the first one is played: ``episodes_per_env`` episodes as long as the
-    env's time limit allows, or ``default`` when the env has no time limit (or there is no env).
+    env's time limit (:func:`time_limit`) allows, or ``default`` when the env has no time limit (or there is no env).
     """
-    try:
-        spec = env.get_attr("spec", indices=0)[0] if env is not None else None
-    except AttributeError:
-        spec = None
-    max_episode_steps = getattr(spec, "max_episode_steps", None)
-    return default if max_episode_steps is None else episodes_per_env * int(max_episode_steps)
+    max_episode_steps = None if env is None else time_limit(env)
+    return default if max_episode_steps is None else episodes_per_env * max_episode_steps
 
 
 def log_prob_of(

@@ -12,7 +12,7 @@ from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnvBox
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.checks import DEFAULT_EPISODE_LENGTH_LIMIT
@@ -103,6 +103,40 @@ def test_n_steps_is_each_envs_steps_per_rollout_for_sb3_code():
     # without a time limit the first rollout's length is unknown: the buffer's initial capacity stands in
     no_limit = REINFORCE("MlpPolicy", DummyVecEnv([RandomRewardEnv]), n_episodes=2, seed=0, device="cpu")
     assert no_limit.n_steps == no_limit.rollout_buffer.buffer_size
+
+
+def _unregistered_with_time_limit(vec_env_cls: type) -> DummyVecEnv:
+    """8 envs of TimeLimit(an env that never ends, 500), with no spec: the limit is known from the wrapper alone."""
+    return make_vec_env(lambda: TimeLimit(ConstantRewardEnv(), max_episode_steps=500), n_envs=8, vec_env_cls=vec_env_cls)
+
+
+@pytest.mark.parametrize(
+    "make_env",
+    [
+        pytest.param(lambda: _unregistered_with_time_limit(DummyVecEnv), id="TimeLimit-wrapper"),
+        pytest.param(lambda: VecNormalize(_unregistered_with_time_limit(DummyVecEnv)), id="TimeLimit-under-VecNormalize"),
+        pytest.param(lambda: _unregistered_with_time_limit(SubprocVecEnv), id="TimeLimit-in-subprocesses"),
+        pytest.param(
+            lambda: make_vec_env("CartPole-v1", n_envs=8, seed=0, env_kwargs=dict(max_episode_steps=500)), id="registered"
+        ),
+    ],
+)
+def test_n_steps_reads_the_time_limit_of_the_wrappers_and_the_spec(make_env):
+    env = make_env()
+    try:
+        model = REINFORCE("MlpPolicy", env, n_episodes=8, seed=0, device="cpu")
+        # one episode per env, of at most 500 steps
+        assert model.n_steps == 500
+        assert model.n_envs * model.n_steps == 4_000
+    finally:
+        env.close()
+
+
+def test_n_steps_before_training_is_the_steps_the_first_rollout_plays_under_a_wrapper_time_limit():
+    model = REINFORCE("MlpPolicy", _unregistered_with_time_limit(DummyVecEnv), n_episodes=8, seed=0, device="cpu")
+    planned = model.n_envs * model.n_steps
+    model.learn(2_048)  # the episodes never end before the time limit: every env plays its 500 steps
+    assert model.num_timesteps == planned == 4_000
 
 
 # ---------------------------------------------------------------------------------------------------------------
