@@ -165,7 +165,10 @@ class EpisodicRolloutBuffer(BaseBuffer):
         return None
 
     def reset_request(self) -> list[int | None] | None:
-        """Called after each step: the seeds of a reset of every env the rollout needs now, or None (here: never)."""
+        """
+        Called after a step that ended an episode (only then can a reset be due): the seeds of a reset of every env
+        the rollout needs now, or None (here: never).
+        """
         return None
 
     def _groups(self) -> np.ndarray | None:
@@ -240,7 +243,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.rewards[self.pos] = reward
         self.episode_ends[self.pos] = episode_end
         self.episode_infos[self.pos] = None
-        if infos is not None:
+        if infos is not None and episode_end.any():
             for env_index in np.flatnonzero(episode_end):
                 info = infos[env_index]
                 self.episode_infos[self.pos, env_index] = {k: info[k] for k in ("episode", "is_success") if k in info}

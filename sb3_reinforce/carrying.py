@@ -48,6 +48,8 @@ class CarryingEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         self.played_before[:] = False
         # (n_envs,): True while an env plays the rest of an episode that was dropped in flight (its steps not valid)
         self.skipping = np.zeros(self.n_envs, dtype=bool)
+        # whether any env is skipping: most steps of most rollouts have none, and need no per-env book-keeping
+        self._skipping_any = False
         self.n_dropped_steps = 0
 
     def begin_rollout(self, episodes_per_env: int) -> list[int | None] | None:
@@ -97,13 +99,18 @@ class CarryingEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         self.pos = new_pos
         self.full = False
         self.finished_episodes = (self.episode_ends[:new_pos] & self.valid[:new_pos]).sum(axis=0).astype(np.int64)
+        self._skipping_any = bool(self.skipping.any())
         self._reset_results()
 
     def _record_step(self, episode_end: np.ndarray) -> np.ndarray:
+        if not self._skipping_any:
+            self.valid[self.pos] = True
+            return episode_end
         valid = ~self.skipping
         self.valid[self.pos] = valid
         self.n_dropped_steps += int(self.skipping.sum())
         self.skipping &= ~episode_end
+        self._skipping_any = bool(self.skipping.any())
         return episode_end & valid
 
     def _valid(self) -> np.ndarray:

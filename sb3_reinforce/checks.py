@@ -7,7 +7,6 @@ import numpy as np
 from stable_baselines3.common.type_aliases import Schedule
 
 from sb3_reinforce.baselines import BASELINES, VALUE_FITS
-from sb3_reinforce.sampling import first_non_finite_env
 
 # Default of ``episode_length_limit``: the longest episode a rollout waits for before it raises. It is above every
 # Gymnasium time limit and ALE's (NoFrameskip-v4: 400,000 frames, i.e. 100,000 agent steps with a frame skip of 4)
@@ -244,12 +243,31 @@ def episode_too_long_error(env_index: int, episode_length_limit: int) -> Runtime
     )
 
 
+def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:
+    """The index of the first env whose floating-point observation holds a NaN or inf, or None."""
+    for part in obs.values() if isinstance(obs, dict) else [obs]:
+        part = part if isinstance(part, np.ndarray) else np.asarray(part)
+        # dtype.kind, not np.issubdtype: this runs every step, and issubdtype costs more than the check itself
+        if part.dtype.kind == "f" and not np.isfinite(part).all():
+            return int(np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))[0])
+    return None
+
+
 def observation_error(
-    obs: np.ndarray | dict[str, np.ndarray], episode_steps: np.ndarray, num_timesteps: int
+    obs: np.ndarray | dict[str, np.ndarray], episode_started_at: np.ndarray, n_steps: int, num_timesteps: int
 ) -> ValueError | None:
-    """The error of the first env whose observation is NaN or infinite (``episode_steps``: each env's step), or None."""
+    """
+    The error of the first env whose observation is NaN or infinite, or None.
+
+    :param obs: The observation of every env
+    :param episode_started_at: (n_envs,) the rollout step at which each env's current episode started
+    :param n_steps: The rollout's steps so far (an env's step in its episode is ``n_steps - episode_started_at``)
+    :param num_timesteps: The model's steps so far
+    """
     bad_env = first_non_finite_env(obs)
-    return None if bad_env is None else non_finite_observation_error(bad_env, int(episode_steps[bad_env]), num_timesteps)
+    if bad_env is None:
+        return None
+    return non_finite_observation_error(bad_env, n_steps - int(episode_started_at[bad_env]), num_timesteps)
 
 
 def episode_length_error(waited_for: np.ndarray, episode_lengths: np.ndarray, limit: int) -> RuntimeError | None:

@@ -377,7 +377,9 @@ class REINFORCE(OnPolicyAlgorithm):
         # (n_envs,): the loop step at which each env's current episode started (its length so far: n_steps - it)
         episode_starts_at = np.zeros(env.num_envs, dtype=np.int64)
         n_steps = 0
-        while np.any(rollout_buffer.finished_episodes < episodes_per_env):
+        # the envs' episode counts change only when an episode ends: looked at then, not every step
+        collecting = bool(np.any(rollout_buffer.finished_episodes < episodes_per_env))
+        while collecting:
             if self.use_sde and self.sde_sample_freq > 0 and n_steps > 0 and n_steps % self.sde_sample_freq == 0:
                 # Sample a new noise matrix
                 self.policy.reset_noise(env.num_envs)
@@ -387,7 +389,7 @@ class REINFORCE(OnPolicyAlgorithm):
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
             self._raise_dropping_rollout(
-                rollout_buffer, observation_error(new_obs, n_steps - episode_starts_at, self.num_timesteps)
+                rollout_buffer, observation_error(new_obs, episode_starts_at, n_steps, self.num_timesteps)
             )
 
             # Give access to local variables
@@ -397,17 +399,19 @@ class REINFORCE(OnPolicyAlgorithm):
                 self._drop_rollout(rollout_buffer)
                 return False
 
-            episode_starts_at[dones] = n_steps
             if self.bootstrap_truncated:
                 rewards = bootstrap_truncated_rewards(self.policy, rewards, dones, infos, self.gamma)
             rollout_buffer.add(self._last_obs, actions, rewards, dones, values, infos, action_masks)  # type: ignore[arg-type]
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
-            reset_seeds = rollout_buffer.reset_request()
-            if reset_seeds is not None:
-                # the next wave of a grouped rollout: every env starts again, from its group's seed
-                self._reset_all_envs(env, reset_seeds)
-                episode_starts_at[:] = n_steps
+            if dones.any():
+                episode_starts_at[dones] = n_steps
+                reset_seeds = rollout_buffer.reset_request()
+                if reset_seeds is not None:
+                    # the next wave of a grouped rollout: every env starts again, from its group's seed
+                    self._reset_all_envs(env, reset_seeds)
+                    episode_starts_at[:] = n_steps
+                collecting = bool(np.any(rollout_buffer.finished_episodes < episodes_per_env))
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
                 waited_for = rollout_buffer.finished_episodes < episodes_per_env
                 self._raise_dropping_rollout(
@@ -421,7 +425,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _sample(self, action_masks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
         """The actions of every env at ``_last_obs`` (see :func:`~sb3_reinforce.sampling.sample_actions`)."""
-        return sample_actions(self.policy, self._last_obs, action_masks)  # type: ignore[arg-type]
+        # the model's device, not the policy's property, which walks the parameters
+        return sample_actions(self.policy, self._last_obs, action_masks, self.device)  # type: ignore[arg-type]
 
     def _finish_rollout(self, rollout_buffer: EpisodicRolloutBuffer, episodes_per_env: int, n_steps: int) -> None:
         """Compute the rollout's returns and advantages, and log what it used."""

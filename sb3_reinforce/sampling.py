@@ -35,7 +35,10 @@ def without_distribution_validation() -> Iterator[None]:
 
 
 def sample_actions(
-    policy: REINFORCEPolicy, obs: np.ndarray | dict[str, np.ndarray], action_masks: np.ndarray | None = None
+    policy: REINFORCEPolicy,
+    obs: np.ndarray | dict[str, np.ndarray],
+    action_masks: np.ndarray | None = None,
+    device: th.device | None = None,
 ) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
     """
     Sample one action per env, without gradient.
@@ -43,12 +46,15 @@ def sample_actions(
     :param policy: The policy
     :param obs: The observation of every env, shape (n_envs, ...)
     :param action_masks: The masks of every env's valid actions, shape (n_envs, mask_dim), for a maskable policy
+    :param device: The policy's device; None reads ``policy.device``, which walks the policy's parameters: a
+        caller that samples every step reads it once
     :return: the actions to store (the distribution's samples; Discrete ones shaped (n_envs, 1)), the actions to
         send to the env (a squashed gSDE action rescaled to the bounds as ``predict`` does, another ``Box`` action
         clipped to them) and V(obs), shape (n_envs, 1), or None without a value network
     """
     with th.no_grad(), without_distribution_validation():
-        action_tensor, values = policy.sample_actions(obs_as_tensor(obs, policy.device), action_masks)  # type: ignore[arg-type]
+        obs_tensor = obs_as_tensor(obs, policy.device if device is None else device)  # type: ignore[arg-type]
+        action_tensor, values = policy.sample_actions(obs_tensor, action_masks)
     return (*stored_and_env_actions(policy, action_tensor), values)
 
 
@@ -115,15 +121,6 @@ def log_prob_of(
     return np.concatenate(out)
 
 
-def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:
-    """The index of the first env whose floating-point observation holds a NaN or inf, or None."""
-    for part in obs.values() if isinstance(obs, dict) else [obs]:
-        part = np.asarray(part)
-        if np.issubdtype(part.dtype, np.floating) and not np.isfinite(part).all():
-            return int(np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))[0])
-    return None
-
-
 def bootstrap_truncated_rewards(
     policy: REINFORCEPolicy, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]], gamma: float
 ) -> np.ndarray:
@@ -187,11 +184,12 @@ def play_episodes(
             if policy.use_sde:
                 policy.reset_noise(env.num_envs)
             n_steps = 0
+            device = policy.device
             while np.any(buffer.finished_episodes < episodes_per_env):
                 if policy.use_sde and sde_sample_freq > 0 and n_steps > 0 and n_steps % sde_sample_freq == 0:
                     policy.reset_noise(env.num_envs)
                 n_steps += 1
-                actions, env_actions, values = sample_actions(policy, obs)  # type: ignore[arg-type]
+                actions, env_actions, values = sample_actions(policy, obs, device=device)  # type: ignore[arg-type]
                 new_obs, rewards, dones, infos = env.step(env_actions)
                 if gamma_bootstrap is not None:
                     rewards = bootstrap_truncated_rewards(policy, rewards, dones, infos, gamma_bootstrap)
