@@ -6,7 +6,7 @@ advantages, and ``train`` asks it how to evaluate the actions, for its share of 
 after the policy's step.
 """
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch as th
@@ -15,10 +15,7 @@ from stable_baselines3.common.utils import update_learning_rate
 
 from sb3_reinforce.policies import REINFORCEPolicy
 from sb3_reinforce.returns import group_leave_one_out_baseline, group_std, leave_one_out_baseline
-
-if TYPE_CHECKING:
-    from sb3_reinforce.buffers import EpisodicRolloutBuffer, EpisodicRolloutBufferSamples
-    from sb3_reinforce.reinforce import REINFORCE
+from sb3_reinforce.type_aliases import EpisodicRolloutBufferSamples, RolloutBatches
 
 BASELINES = ("none", "value", "leave_one_out")
 VALUE_FITS = ("separate", "joint")
@@ -35,8 +32,14 @@ class Baseline:
     #: Whether the policy needs a value network V(s)
     uses_value_net: ClassVar[bool] = False
 
-    def setup(self, model: "REINFORCE") -> None:
-        """Check the model's settings and build what the baseline needs (called by ``_setup_model``)."""
+    def setup(self, policy: REINFORCEPolicy, episodes_per_update: int, vf_learning_rate: float) -> None:
+        """
+        Check the model's settings and build what the baseline needs (called by ``_setup_model``).
+
+        :param policy: The model's policy
+        :param episodes_per_update: Whole episodes in each update
+        :param vf_learning_rate: The value fit's learning rate now (a value baseline fitted on its own)
+        """
 
     def advantages(
         self,
@@ -57,7 +60,7 @@ class Baseline:
         return returns.copy()
 
     def evaluate(
-        self, policy: REINFORCEPolicy, samples: "EpisodicRolloutBufferSamples", actions: th.Tensor
+        self, policy: REINFORCEPolicy, samples: EpisodicRolloutBufferSamples, actions: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
         """
         :param policy: The policy
@@ -69,14 +72,21 @@ class Baseline:
         _, log_prob, entropy = policy.evaluate_samples(samples, actions, with_values=False)
         return log_prob, entropy, None
 
-    def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
+    def value_loss(self, values: th.Tensor | None, samples: EpisodicRolloutBufferSamples) -> th.Tensor:
         """The value loss that joins the policy's loss (weighted by ``vf_coef``): 0 unless V is fitted jointly."""
         return th.zeros((), device=samples.returns.device)
 
-    def fit(self, model: "REINFORCE") -> None:
-        """Fit the baseline to the batch after the policy's step (the advantages of the batch are computed)."""
+    def fit(self, policy: REINFORCEPolicy, batches: RolloutBatches, vf_learning_rate: float, logger: Logger) -> None:
+        """
+        Fit the baseline to the batch after the policy's step (the advantages of the batch are computed).
 
-    def record(self, logger: Logger, joint_value_loss: float, buffer: "EpisodicRolloutBuffer") -> None:
+        :param policy: The model's policy
+        :param batches: The rollout buffer holding the batch
+        :param vf_learning_rate: The value fit's learning rate for this update
+        :param logger: The model's logger
+        """
+
+    def record(self, logger: Logger, joint_value_loss: float, buffer: RolloutBatches) -> None:
         """Log the baseline's own statistics of the update."""
 
 
@@ -86,12 +96,9 @@ class LeaveOneOutBaseline(Baseline):
     (:func:`~sb3_reinforce.returns.leave_one_out_baseline`): unbiased, and no network to fit.
     """
 
-    def setup(self, model: "REINFORCE") -> None:
-        if model.episodes_per_env * model.n_envs < 2:
-            raise ValueError(
-                f"baseline='leave_one_out' needs at least 2 episodes per update, got n_episodes={model.n_episodes} "
-                f"with n_envs={model.n_envs}"
-            )
+    def setup(self, policy: REINFORCEPolicy, episodes_per_update: int, vf_learning_rate: float) -> None:
+        if episodes_per_update < 2:
+            raise ValueError(f"baseline='leave_one_out' needs at least 2 episodes per update, got {episodes_per_update}")
 
     def advantages(
         self,
@@ -140,18 +147,22 @@ class ValueBaseline(Baseline):
     A learned value network, ``A_t = G_t - V(s_t)``, fitted to the Monte Carlo returns after the policy's step
     with an optimizer of its own: ``n_epochs`` passes over the batch in shuffled minibatches of ``batch_size``
     steps. The advantages of a batch come from V fitted on earlier batches only.
+
+    :param n_epochs: Passes over the batch per fit
+    :param batch_size: Minibatch size (steps) of the fit
     """
 
     uses_value_net = True
 
-    def __init__(self) -> None:
+    def __init__(self, n_epochs: int = DEFAULT_VF_N_EPOCHS, batch_size: int = DEFAULT_VF_BATCH_SIZE) -> None:
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
         self.optimizer: th.optim.Optimizer | None = None
         self.last_fit_loss = float("nan")
 
-    def setup(self, model: "REINFORCE") -> None:
-        policy = model.policy
+    def setup(self, policy: REINFORCEPolicy, episodes_per_update: int, vf_learning_rate: float) -> None:
         self.optimizer = policy.optimizer_class(  # type: ignore[call-arg]
-            policy.value_parameters(), lr=model._schedule_value(model.vf_learning_rate), **policy.optimizer_kwargs
+            policy.value_parameters(), lr=vf_learning_rate, **policy.optimizer_kwargs
         )
 
     def advantages(
@@ -164,19 +175,18 @@ class ValueBaseline(Baseline):
     ) -> np.ndarray:
         return returns - values
 
-    def fit(self, model: "REINFORCE") -> None:
+    def fit(self, policy: REINFORCEPolicy, batches: RolloutBatches, vf_learning_rate: float, logger: Logger) -> None:
         """
-        Regress V(s) on the batch's returns: ``vf_n_epochs`` passes over the used steps in shuffled minibatches of
-        ``vf_batch_size``, one unclipped step of the value optimizer each. Only V's own layers are trained.
+        Regress V(s) on the batch's returns: ``n_epochs`` passes over the used steps in shuffled minibatches of
+        ``batch_size``, one unclipped step of the value optimizer each. Only V's own layers are trained.
         """
         assert self.optimizer is not None
-        learning_rate = model._schedule_value(model.vf_learning_rate)
-        update_learning_rate(self.optimizer, learning_rate)
-        model.logger.record("train/vf_learning_rate", learning_rate)
+        update_learning_rate(self.optimizer, vf_learning_rate)
+        logger.record("train/vf_learning_rate", vf_learning_rate)
         losses = []
-        for _ in range(model.vf_n_epochs):
-            for rollout_data in model.rollout_buffer.get(model.vf_batch_size, shuffle=True):
-                values = model.policy.values_for_fit(rollout_data)
+        for _ in range(self.n_epochs):
+            for rollout_data in batches.get(self.batch_size, shuffle=True):
+                values = policy.values_for_fit(rollout_data)
                 value_loss = (rollout_data.weights * (rollout_data.returns - values) ** 2).mean()
                 if not th.isfinite(value_loss):
                     self.optimizer.zero_grad()
@@ -190,7 +200,7 @@ class ValueBaseline(Baseline):
                 losses.append(value_loss.item())
         self.last_fit_loss = float(np.mean(losses)) if losses else 0.0
 
-    def record(self, logger: Logger, joint_value_loss: float, buffer: "EpisodicRolloutBuffer") -> None:
+    def record(self, logger: Logger, joint_value_loss: float, buffer: RolloutBatches) -> None:
         logger.record("train/value_loss", self.last_fit_loss)
         logger.record("train/explained_variance", buffer.explained_variance)
 
@@ -201,38 +211,47 @@ class JointValueBaseline(ValueBaseline):
     the returns joins the loss, with the same optimizer and gradient clipping.
     """
 
-    def setup(self, model: "REINFORCE") -> None:
+    def setup(self, policy: REINFORCEPolicy, episodes_per_update: int, vf_learning_rate: float) -> None:
         self.optimizer = None
 
     def evaluate(
-        self, policy: REINFORCEPolicy, samples: "EpisodicRolloutBufferSamples", actions: th.Tensor
+        self, policy: REINFORCEPolicy, samples: EpisodicRolloutBufferSamples, actions: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
         values, log_prob, entropy = policy.evaluate_samples(samples, actions, with_values=True)
         return log_prob, entropy, values
 
-    def value_loss(self, values: th.Tensor | None, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
+    def value_loss(self, values: th.Tensor | None, samples: EpisodicRolloutBufferSamples) -> th.Tensor:
         assert values is not None
         return (samples.weights * (samples.returns - values.flatten()) ** 2).mean()
 
-    def fit(self, model: "REINFORCE") -> None:
+    def fit(self, policy: REINFORCEPolicy, batches: RolloutBatches, vf_learning_rate: float, logger: Logger) -> None:
         pass
 
-    def record(self, logger: Logger, joint_value_loss: float, buffer: "EpisodicRolloutBuffer") -> None:
+    def record(self, logger: Logger, joint_value_loss: float, buffer: RolloutBatches) -> None:
         logger.record("train/value_loss", joint_value_loss)
         logger.record("train/explained_variance", buffer.explained_variance)
 
 
-def make_baseline(baseline: str, value_fit: str, group_size: int = 1, group_std_scaling: bool = False) -> Baseline:
+def make_baseline(
+    baseline: str,
+    value_fit: str,
+    group_size: int = 1,
+    group_std_scaling: bool = False,
+    vf_n_epochs: int = DEFAULT_VF_N_EPOCHS,
+    vf_batch_size: int = DEFAULT_VF_BATCH_SIZE,
+) -> Baseline:
     """
     :param baseline: One of :data:`BASELINES`
     :param value_fit: One of :data:`VALUE_FITS` (value baseline only)
     :param group_size: Episodes per group of a grouped rollout (1: not grouped); leave-one-out is then taken
         within each group
     :param group_std_scaling: With leave-one-out in groups, divide by the group's standard deviation (GRPO)
+    :param vf_n_epochs: Passes over the batch per value fit (a value baseline fitted on its own)
+    :param vf_batch_size: Minibatch size of the value fit (a value baseline fitted on its own)
     :return: The baseline object ``REINFORCE`` uses
     """
     if baseline == "value":
-        return JointValueBaseline() if value_fit == "joint" else ValueBaseline()
+        return JointValueBaseline() if value_fit == "joint" else ValueBaseline(vf_n_epochs, vf_batch_size)
     if baseline == "leave_one_out":
         return GroupLeaveOneOutBaseline(group_std_scaling) if group_size > 1 else LeaveOneOutBaseline()
     return Baseline()

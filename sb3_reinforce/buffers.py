@@ -5,8 +5,8 @@ All arrays are time-major, shaped ``(n_steps, n_envs, ...)`` as in SB3's ``Rollo
 truncated) with step ``t``, i.e. the ``dones`` returned by ``VecEnv.step`` for that step.
 """
 
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Generator
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -21,21 +21,7 @@ from sb3_reinforce.returns import (
     normalize,
     whole_episode_returns,
 )
-
-if TYPE_CHECKING:
-    from sb3_reinforce.baselines import Baseline
-
-#: ``log pi(a|s)`` under the current parameters of the buffer's steps ``(steps, envs)``
-LogProbFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-class EpisodicRolloutBufferSamples(NamedTuple):
-    observations: th.Tensor | TensorDict
-    actions: th.Tensor
-    returns: th.Tensor
-    advantages: th.Tensor
-    weights: th.Tensor
-    action_masks: th.Tensor | None = None  # (batch, mask_dim), True for the valid actions; None without masking
+from sb3_reinforce.type_aliases import AdvantageFn, EpisodicRolloutBufferSamples, LogProbFn
 
 
 def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
@@ -264,18 +250,18 @@ class EpisodicRolloutBuffer(BaseBuffer):
         episodes_per_env: int,
         reward_to_go: bool = True,
         normalize_advantage: bool = False,
-        baseline: "Baseline | None" = None,
+        advantages_fn: AdvantageFn | None = None,
     ) -> None:
         """
         Monte Carlo returns of the first ``episodes_per_env`` whole episodes of every env, and their advantages
-        ``A_t = G_t - b_t`` from ``baseline`` (``A_t = G_t`` when None), optionally standardised over the used
-        steps.
+        ``A_t = G_t - b_t`` from a baseline's ``advantages_fn`` (``A_t = G_t`` when None), optionally standardised
+        over the used steps.
 
         :param episodes_per_env: Number of whole episodes used per env
         :param reward_to_go: Weight step t by the return-to-go ``G_t`` (True) or by the whole-episode
             return ``R(tau)`` (False)
         :param normalize_advantage: Standardise the advantages over the used steps
-        :param baseline: The baseline subtracted from the returns
+        :param advantages_fn: The baseline's advantages (:meth:`~sb3_reinforce.baselines.Baseline.advantages`)
         :raises ValueError: if a used reward or return is NaN or infinite
         """
         rewards = self.rewards[: self.pos]
@@ -292,10 +278,10 @@ class EpisodicRolloutBuffer(BaseBuffer):
         # a step that is not valid bounds an episode as its end does (a carried column starts below invalid rows, a
         # grouped wave after the unused steps of the last one)
         returns = returns_fn(rewards, episode_ends | ~valid, self.gamma)
-        if baseline is None:
+        if advantages_fn is None:
             advantages = returns.copy()
         else:
-            advantages = baseline.advantages(returns, episode_ends, self.used, self.values[: self.pos], self._groups())
+            advantages = advantages_fn(returns, episode_ends, self.used, self.values[: self.pos], self._groups())
         if normalize_advantage:
             advantages[self.used] = normalize(advantages[self.used])
         # checked after the cast to float32, the precision the loss sees: a float64 return above 3.4e38 is inf there

@@ -6,8 +6,9 @@ ratio. ``REINFORCE`` picks them in ``_setup_model`` when ``carry_episodes=True``
 
 import numpy as np
 
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer, LogProbFn
+from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
 from sb3_reinforce.returns import episodes_finished_before
+from sb3_reinforce.type_aliases import LogProbFn
 
 # An env carries at most this many rollouts' worth of whole episodes. Tuned on CartPole-v1 with 8 envs: with 2,
 # more of the used steps come from older parameters, with weights further from 1, and fewer seeds solve it

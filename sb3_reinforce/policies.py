@@ -1,7 +1,7 @@
 """Policies for REINFORCE: SB3's actor-critic policies whose value network exists only when it is used."""
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -16,8 +16,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
-if TYPE_CHECKING:
-    from sb3_reinforce.buffers import EpisodicRolloutBufferSamples
+from sb3_reinforce.type_aliases import EpisodicRolloutBufferSamples
 
 
 class REINFORCEPolicy(ActorCriticPolicy):
@@ -152,7 +151,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
         return None, distribution.log_prob(actions), distribution.entropy()
 
     def evaluate_samples(
-        self, samples: "EpisodicRolloutBufferSamples", actions: th.Tensor, with_values: bool = False
+        self, samples: EpisodicRolloutBufferSamples, actions: th.Tensor, with_values: bool = False
     ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
         """
         What the update needs of a chunk of the batch: ``evaluate_actions`` of its observations and actions (with
@@ -201,7 +200,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
             modules.append(self.vf_features_extractor)
         return [param for module in modules for param in module.parameters()]
 
-    def values_for_fit(self, samples: "EpisodicRolloutBufferSamples") -> th.Tensor:
+    def values_for_fit(self, samples: EpisodicRolloutBufferSamples) -> th.Tensor:
         """
         V(s) of a chunk of the batch, shape (batch,), with gradients only into :meth:`value_parameters`: a
         features extractor shared with the policy is evaluated without gradient, so fitting V leaves the policy's

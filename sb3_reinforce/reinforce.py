@@ -257,7 +257,9 @@ class REINFORCE(OnPolicyAlgorithm):
             )
         # the variants of the algorithm, chosen once: the buffer (grouped, carrying episodes or not) and the baseline
         self.rollout_buffer_class, self.rollout_buffer_kwargs = self._rollout_buffer_choice()  # type: ignore[assignment]
-        self._baseline: Baseline = make_baseline(self.baseline, self.value_fit, self.group_size, self.group_std_scaling)
+        self._baseline: Baseline = make_baseline(
+            self.baseline, self.value_fit, self.group_size, self.group_std_scaling, self.vf_n_epochs, self.vf_batch_size
+        )
         # invalid-action masking when the env has action_masks() (sb3-contrib's protocol): a maskable policy, and
         # the masks stored beside the actions
         self._action_masks = mask_source(self.env)
@@ -277,7 +279,7 @@ class REINFORCE(OnPolicyAlgorithm):
         finally:
             self.policy_kwargs = user_policy_kwargs
         self.n_steps = expected_rollout_steps(self.env, self.episodes_per_env, default=INITIAL_BUFFER_CAPACITY)
-        self._baseline.setup(self)
+        self._baseline.setup(self.policy, self.episodes_per_env * self.n_envs, self._schedule_value(self.vf_learning_rate))
 
     def _get_policy_from_name(self, policy_name: str) -> type[BasePolicy]:
         if policy_name not in self.policy_aliases:
@@ -435,7 +437,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 episodes_per_env=episodes_per_env,
                 reward_to_go=self.reward_to_go,
                 normalize_advantage=self.normalize_advantage,
-                baseline=self._baseline,
+                advantages_fn=self._baseline.advantages,
             )
         except ValueError:
             self._drop_rollout(rollout_buffer)
@@ -553,7 +555,7 @@ class REINFORCE(OnPolicyAlgorithm):
             raise ValueError(f"The gradient norm is not finite ({grad_norm.item()}): no parameter was changed.")
         self.policy.optimizer.step()
         # A baseline fitted on its own takes its step now, after the policy's
-        self._baseline.fit(self)
+        self._fit_baseline()
 
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
@@ -565,6 +567,10 @@ class REINFORCE(OnPolicyAlgorithm):
         self._baseline.record(self.logger, value_loss_sum, self.rollout_buffer)
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def _fit_baseline(self) -> None:
+        """Fit the baseline to the batch just used (a value network fitted on its own; nothing for the others)."""
+        self._baseline.fit(self.policy, self.rollout_buffer, self._schedule_value(self.vf_learning_rate), self.logger)
 
     def _record_weights(self, weights: np.ndarray) -> None:
         """Log the range of the importance weights of the carried episodes, when there are any."""

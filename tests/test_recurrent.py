@@ -194,7 +194,7 @@ def test_separate_value_fit_trains_only_the_critic():
     model = random_length_model(baseline="value")
     collect(model)
     before = params_of(model)
-    model._baseline.fit(model)
+    model._fit_baseline()
     after = params_of(model)
     critic = {id(p) for p in model.policy.value_parameters()}
     for name, param in model.policy.named_parameters():
