@@ -228,17 +228,20 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
         self.rewards[self.pos] = reward
         self.episode_ends[self.pos] = episode_end
-        self.episode_infos[self.pos] = None
-        if infos is not None and episode_end.any():
-            for env_index in np.flatnonzero(episode_end):
-                info = infos[env_index]
-                self.episode_infos[self.pos, env_index] = {k: info[k] for k in ("episode", "is_success") if k in info}
         if action_masks is not None:
             self.action_masks[self.pos] = np.asarray(action_masks, dtype=bool).reshape((self.n_envs, self.mask_dim))
-        self.finished_episodes += self._record_step(episode_end)
         if value is not None:
             self.values[self.pos] = value.detach().cpu().numpy().flatten()
             self.has_values = True
+        finished = self._record_step(episode_end)
+        if episode_end.any():
+            # the per-episode book-keeping, at the steps that end one (episode_infos is read only at episode ends)
+            self.finished_episodes += finished
+            self.episode_infos[self.pos] = None
+            if infos is not None:
+                for env_index in np.flatnonzero(episode_end):
+                    info = infos[env_index]
+                    self.episode_infos[self.pos, env_index] = {k: info[k] for k in ("episode", "is_success") if k in info}
         self.pos += 1
 
     def _record_step(self, episode_end: np.ndarray) -> np.ndarray:

@@ -19,7 +19,12 @@ from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_suppo
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_reinforce.policies import REINFORCECnnPolicy, REINFORCEMultiInputPolicy, REINFORCEPolicy
+from sb3_reinforce.policies import (
+    REINFORCECnnPolicy,
+    REINFORCEMultiInputPolicy,
+    REINFORCEPolicy,
+    without_distribution_validation,
+)
 
 #: A function of the env giving the masks of every env's actions for the next step, or None without masking
 MaskSource = Callable[[VecEnv], np.ndarray | None]
@@ -74,7 +79,8 @@ class MaskableHeadMixin:
         return distribution
 
     def _sample_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> th.Tensor:
-        return self._get_action_dist_from_latent(latent_pi, action_masks).get_actions()
+        with without_distribution_validation():
+            return self._get_action_dist_from_latent(latent_pi, action_masks).get_actions()
 
 
 class MaskableMixin(MaskableHeadMixin):

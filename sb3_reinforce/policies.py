@@ -19,6 +19,21 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from sb3_reinforce.type_aliases import EpisodicRolloutBufferSamples
 
 
+class without_distribution_validation:
+    """
+    Turn off torch's argument validation of distributions for the duration of the block (and only then): while
+    collecting, the parameters come from the policy and the actions are the distribution's own samples, so the
+    checks cost time (about a tenth of a CartPole rollout) and can fail on nothing.
+    """
+
+    def __enter__(self) -> None:
+        self.previous = th.distributions.Distribution._validate_args
+        th.distributions.Distribution.set_default_validate_args(False)
+
+    def __exit__(self, *exc_info: object) -> None:
+        th.distributions.Distribution.set_default_validate_args(self.previous)
+
+
 class REINFORCEPolicy(ActorCriticPolicy):
     """
     Policy for REINFORCE: SB3's ``ActorCriticPolicy`` with an optional value network.
@@ -95,7 +110,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
         without building a ``torch.distributions`` object (its argument checks, normalisation and lazy properties
         cost more than the network on small inputs). It draws the same random numbers in the same way as those
         distributions' ``sample``, so a seeded run plays the same actions as ``forward``. Other distributions
-        (multi-categorical, gSDE) go through SB3's distribution.
+        (multi-categorical, gSDE) go through SB3's distribution, without torch's argument checks.
 
         :param obs: Observation
         :param action_masks: Masks of the valid actions (a maskable policy only, see :mod:`sb3_reinforce.masking`)
@@ -132,7 +147,8 @@ class REINFORCEPolicy(ActorCriticPolicy):
             # (n_envs, action_dim): torch's Normal.rsample, mean + eps * std with eps ~ N(0, 1)
             mean = self.action_net(latent_pi)
             return mean + th.randn_like(mean) * self.log_std.exp()
-        return self._get_action_dist_from_latent(latent_pi).get_actions()
+        with without_distribution_validation():
+            return self._get_action_dist_from_latent(latent_pi).get_actions()
 
     def evaluate_actions(  # type: ignore[override]
         self, obs: PyTorchObs, actions: th.Tensor, action_masks: Any = None

@@ -10,6 +10,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import obs_as_tensor
 
 from sb3_reinforce.buffers import EpisodicRolloutBuffer
+from sb3_reinforce.policies import without_distribution_validation
 from sb3_reinforce.recurrent_policies import (
     CnnLstmPolicy,
     MlpLstmPolicy,
@@ -17,7 +18,7 @@ from sb3_reinforce.recurrent_policies import (
     RecurrentREINFORCEPolicy,
 )
 from sb3_reinforce.reinforce import REINFORCE
-from sb3_reinforce.sampling import stored_and_env_actions, without_distribution_validation
+from sb3_reinforce.sampling import stored_and_env_actions
 from sb3_reinforce.sequences import SEQUENCE_BUFFERS
 
 SelfRecurrentREINFORCE = TypeVar("SelfRecurrentREINFORCE", bound="RecurrentREINFORCE")

@@ -19,21 +19,6 @@ from sb3_reinforce.groups import reset_all_envs
 from sb3_reinforce.policies import REINFORCEPolicy
 
 
-@contextlib.contextmanager
-def without_distribution_validation() -> Iterator[None]:
-    """
-    Turn off torch's argument validation of distributions for the duration of the block (and only then): while
-    collecting, the parameters come from the policy and the actions are the distribution's own samples, so the
-    checks cost time (about a tenth of a CartPole rollout) and can fail on nothing.
-    """
-    previous = th.distributions.Distribution._validate_args
-    th.distributions.Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        th.distributions.Distribution.set_default_validate_args(previous)
-
-
 def sample_actions(
     policy: REINFORCEPolicy,
     obs: np.ndarray | dict[str, np.ndarray],
@@ -52,7 +37,7 @@ def sample_actions(
         send to the env (a squashed gSDE action rescaled to the bounds as ``predict`` does, another ``Box`` action
         clipped to them) and V(obs), shape (n_envs, 1), or None without a value network
     """
-    with th.no_grad(), without_distribution_validation():
+    with th.no_grad():
         obs_tensor = obs_as_tensor(obs, policy.device if device is None else device)  # type: ignore[arg-type]
         action_tensor, values = policy.sample_actions(obs_tensor, action_masks)
     return (*stored_and_env_actions(policy, action_tensor), values)
