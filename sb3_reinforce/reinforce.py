@@ -12,7 +12,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import update_learning_rate
+from stable_baselines3.common.utils import obs_as_tensor, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce.baselines import (
@@ -42,7 +42,7 @@ from sb3_reinforce.sampling import (
     bootstrap_truncated_rewards,
     expected_rollout_steps,
     log_prob_of,
-    sample_actions,
+    stored_and_env_actions,
 )
 from sb3_reinforce.schedules import DEFAULT_LEARNING_RATE, StepsLinearSchedule, schedule_value
 
@@ -426,9 +426,15 @@ class REINFORCE(OnPolicyAlgorithm):
         return True
 
     def _sample(self, action_masks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
-        """The actions of every env at ``_last_obs`` (see :func:`~sb3_reinforce.sampling.sample_actions`)."""
-        # the model's device, not the policy's property, which walks the parameters
-        return sample_actions(self.policy, self._last_obs, action_masks, self.device)  # type: ignore[arg-type]
+        """
+        The actions of every env at ``_last_obs``, without gradient (see :func:`~sb3_reinforce.sampling.sample_actions`,
+        whose steps this runs without its layers of calls: it runs every step).
+        """
+        with th.no_grad():
+            # the model's device, not the policy's property, which walks the parameters
+            obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+            action_tensor, values = self.policy.sample_actions(obs_tensor, action_masks)
+        return (*stored_and_env_actions(self.policy, action_tensor), values)
 
     def _finish_rollout(self, rollout_buffer: EpisodicRolloutBuffer, episodes_per_env: int, n_steps: int) -> None:
         """Compute the rollout's returns and advantages, and log what it used."""

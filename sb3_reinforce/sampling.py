@@ -51,15 +51,14 @@ def stored_and_env_actions(policy: BasePolicy, action_tensor: th.Tensor) -> tupl
         squashed action rescaled to the bounds as ``predict`` does, another ``Box`` action clipped to them)
     """
     actions = action_tensor.cpu().numpy()
-    env_actions = actions
-    if isinstance(policy.action_space, spaces.Box):
+    action_space = policy.action_space
+    if isinstance(action_space, spaces.Discrete):
+        return actions.reshape(-1, 1), actions
+    if isinstance(action_space, spaces.Box):
         if policy.squash_output:
-            env_actions = policy.unscale_action(actions)
-        else:
-            env_actions = np.clip(actions, policy.action_space.low, policy.action_space.high)
-    if isinstance(policy.action_space, spaces.Discrete):
-        actions = actions.reshape(-1, 1)
-    return actions, env_actions
+            return actions, policy.unscale_action(actions)
+        return actions, np.clip(actions, action_space.low, action_space.high)
+    return actions, actions
 
 
 def time_limit(env: VecEnv) -> int | None:
