@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sb3_reinforce import REINFORCE
-from tests.conftest import random_reward_model
+from tests.helpers import random_reward_model
 
 # ---------------------------------------------------------------------------------------------------------------
 # Hyperparameters

@@ -10,8 +10,8 @@ from stable_baselines3.common.envs import FakeImageEnv
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.baselines import JointValueBaseline, ValueBaseline
-from tests.conftest import assert_params_changed, one_rollout, params_of, random_reward_model
 from tests.envs import ConstantRewardEnv, RandomLengthEnv
+from tests.helpers import assert_params_changed, one_rollout, params_of, random_reward_model
 
 # ---------------------------------------------------------------------------------------------------------------
 # Leave-one-out

@@ -9,8 +9,8 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
-from tests.conftest import UsedSteps, collect
 from tests.envs import RandomLengthEnv, RandomRewardEnv
+from tests.helpers import UsedSteps, collect
 
 
 def test_carrying_uses_most_steps_and_keeps_the_batch_unbiased():

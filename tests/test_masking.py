@@ -21,7 +21,7 @@ from stable_baselines3.common.monitor import Monitor
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.masking import MaskableMixin, mask_dim
 from sb3_reinforce.policies import REINFORCEPolicy
-from tests.conftest import one_rollout
+from tests.helpers import one_rollout
 
 ENVS = {
     "discrete": lambda: InvalidActionEnvDiscrete(dim=70, n_invalid_actions=55),

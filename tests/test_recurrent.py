@@ -21,8 +21,8 @@ from sb3_reinforce.sequences import (
     episode_segments,
     sequence_layout,
 )
-from tests.conftest import SPACES, collect, params_of
 from tests.envs import RandomRewardEnv
+from tests.helpers import SPACES, collect, params_of
 
 # ---------------------------------------------------------------------------------------------------------------
 # Episodes as sequences: the pure functions

@@ -15,8 +15,8 @@ from sb3_reinforce.returns import (
     normalize,
     whole_episode_returns,
 )
-from tests.conftest import one_rollout
 from tests.envs import ConstantRewardEnv
+from tests.helpers import one_rollout
 
 # ---------------------------------------------------------------------------------------------------------------
 # Returns-to-go and whole-episode returns

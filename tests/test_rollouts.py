@@ -16,7 +16,6 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNorm
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.checks import DEFAULT_EPISODE_LENGTH_LIMIT
-from tests.conftest import RolloutRecorder, assert_params_equal, one_rollout, params_of
 from tests.envs import (
     ConstantRewardEnv,
     GaussianBanditEnv,
@@ -26,6 +25,7 @@ from tests.envs import (
     RandomLengthEnv,
     RandomRewardEnv,
 )
+from tests.helpers import RolloutRecorder, assert_params_equal, one_rollout, params_of
 
 # ---------------------------------------------------------------------------------------------------------------
 # Whole episodes, unbiased batches

@@ -9,7 +9,8 @@ from stable_baselines3.common.envs import IdentityEnvBox
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
 
 from sb3_reinforce import REINFORCE
-from tests.conftest import (
+from tests.envs import RandomLengthEnv
+from tests.helpers import (
     BASELINES,
     ROLLOUTS,
     SPACES,
@@ -19,7 +20,6 @@ from tests.conftest import (
     params_of,
     space_model,
 )
-from tests.envs import RandomLengthEnv
 
 
 def check_run(model: REINFORCE, total_timesteps: int) -> None:

@@ -24,7 +24,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.policies import REINFORCEPolicy
-from tests.conftest import params_of
+from tests.helpers import params_of
 
 REFERENCE = Path(__file__).parent / "data" / "same_seed_params.npz"
 TIMESTEPS = 3_000

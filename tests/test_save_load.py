@@ -10,7 +10,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv
 
 from sb3_reinforce import REINFORCE
-from tests.conftest import (
+from tests.envs import RandomLengthEnv
+from tests.helpers import (
     BASELINES,
     ROLLOUTS,
     SPACES,
@@ -23,7 +24,6 @@ from tests.conftest import (
     random_reward_model,
     space_model,
 )
-from tests.envs import RandomLengthEnv
 
 # ---------------------------------------------------------------------------------------------------------------
 # Every space and baseline, with episodes carried, dropped or grouped

@@ -9,8 +9,8 @@ from stable_baselines3.common.utils import LinearSchedule
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.schedules import DEFAULT_LEARNING_RATE, StepsLinearSchedule
-from tests.conftest import assert_params_changed, params_of, random_reward_model
 from tests.envs import RandomLengthEnv
+from tests.helpers import assert_params_changed, params_of, random_reward_model
 
 # ---------------------------------------------------------------------------------------------------------------
 # The policy's learning rate

@@ -10,8 +10,8 @@ from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
-from tests.conftest import assert_params_equal, one_rollout, params_of
 from tests.envs import ConstantRewardEnv, RandomRewardEnv
+from tests.helpers import assert_params_equal, one_rollout, params_of
 
 # ---------------------------------------------------------------------------------------------------------------
 # Gradient
