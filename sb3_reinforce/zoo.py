@@ -23,15 +23,10 @@ hyperparameters of trial 0 (rl-zoo3 alone would ignore it and use the defaults).
 """
 
 import argparse
-import contextlib
 import math
-import os
 import runpy
-import shutil
-import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +41,19 @@ from torch import nn
 from sb3_reinforce.baselines import BASELINES
 from sb3_reinforce.recurrent import RecurrentREINFORCE
 from sb3_reinforce.reinforce import REINFORCE
-from sb3_reinforce.schedules import StepsLinearSchedule
 from sb3_reinforce.storage import (
     HEARTBEAT_INTERVAL,
     STORAGE_RETRY_SECONDS,
-    open_rdb_storage,
     split_heartbeat_interval,
     split_storage_retry_seconds,
     storage_given_up,
+)
+from sb3_reinforce.zoo_patches import (
+    database_storages,
+    ffmpeg_on_path,
+    read_steps_schedules,
+    registered_record_video,
+    trial_zero_loaded,
 )
 
 ALGO_NAME = "reinforce"
@@ -77,8 +77,6 @@ HYPERPARAMS_PATHS = {algo: _find_hyperparams_path(algo) for algo in ALGORITHMS}
 #: Default hyperparameters of ``reinforce`` for rl-zoo3 (one block per env id, plus the ``atari`` fallback)
 HYPERPARAMS_PATH = HYPERPARAMS_PATHS[ALGO_NAME]
 
-#: A learning rate written ``steps_lin_<initial>_<final>_<steps>`` in a preset is a :class:`StepsLinearSchedule`
-STEPS_SCHEDULE_PREFIX = "steps_lin_"
 
 # Network sizes the sampler chooses from (the value layers are only built with a learned baseline)
 NET_ARCHS = {
@@ -206,39 +204,7 @@ def register() -> None:
     hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO_NAME] = convert_reinforce_params
     hyperparams_opt.HYPERPARAMS_SAMPLER[LSTM_ALGO_NAME] = sample_reinforce_lstm_params
     hyperparams_opt.HYPERPARAMS_CONVERTER[LSTM_ALGO_NAME] = convert_reinforce_lstm_params
-    from rl_zoo3.exp_manager import ExperimentManager
-
-    preprocess = ExperimentManager._preprocess_schedules
-    if not getattr(preprocess, "reads_steps_schedules", False):
-
-        def preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
-            # rl-zoo3 knows only numbers and lin_<x>: the steps schedules go round it
-            hyperparams = steps_schedules(hyperparams)
-            steps = {key: value for key, value in hyperparams.items() if isinstance(value, StepsLinearSchedule)}
-            return {**preprocess({key: value for key, value in hyperparams.items() if key not in steps}), **steps}
-
-        preprocess_schedules.reads_steps_schedules = True  # type: ignore[attr-defined]
-        ExperimentManager._preprocess_schedules = staticmethod(preprocess_schedules)  # type: ignore[method-assign]
-
-
-def steps_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
-    """
-    The hyperparameters with every learning rate written ``steps_lin_<initial>_<final>_<steps>`` (e.g.
-    ``steps_lin_5e-3_5e-4_1e5``) made a :class:`~sb3_reinforce.schedules.StepsLinearSchedule`.
-    """
-    hyperparams = dict(hyperparams)
-    for key in ("learning_rate", "vf_learning_rate"):
-        value = hyperparams.get(key)
-        if isinstance(value, str) and value.startswith(STEPS_SCHEDULE_PREFIX):
-            try:
-                initial, final, steps = (float(part) for part in value[len(STEPS_SCHEDULE_PREFIX) :].split("_"))
-            except ValueError:
-                raise ValueError(
-                    f"{key}={value!r}: a steps schedule is written {STEPS_SCHEDULE_PREFIX}<initial>_<final>_<steps>, "
-                    "e.g. steps_lin_5e-3_5e-4_1e5"
-                ) from None
-            hyperparams[key] = StepsLinearSchedule(initial, final, int(steps))
-    return hyperparams
+    read_steps_schedules()
 
 
 def convert_reinforce_lstm_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
@@ -261,58 +227,6 @@ def sample_reinforce_lstm_params(trial: optuna.Trial, n_actions: int, n_envs: in
     return convert_reinforce_lstm_params(dict(trial.params))
 
 
-@contextlib.contextmanager
-def _database_storages(heartbeat_interval: int, retry_seconds: float) -> Iterator[None]:
-    # rl-zoo3 hands a --storage URL as it is to optuna.create_study (-optimize, with load_if_exists=True) and
-    # optuna.load_study (--trial-id), which would open it without a heartbeat or retries (a path ending in ".log"
-    # arrives as the journal storage rl-zoo3 opened). The study is created or loaded under the storage's lock.
-    create_study, load_study = optuna.create_study, optuna.load_study
-
-    def create_study_in_database(*, storage: Any = None, **kwargs: Any) -> optuna.Study:
-        if not isinstance(storage, str):
-            return create_study(storage=storage, **kwargs)
-        with open_rdb_storage(storage, heartbeat_interval, retry_seconds) as opened:
-            return create_study(storage=opened, **kwargs)
-
-    def load_study_from_database(*, storage: Any, **kwargs: Any) -> optuna.Study:
-        if not isinstance(storage, str):
-            return load_study(storage=storage, **kwargs)
-        with open_rdb_storage(storage, heartbeat_interval, retry_seconds) as opened:
-            return load_study(storage=opened, **kwargs)
-
-    optuna.create_study, optuna.load_study = create_study_in_database, load_study_from_database
-    try:
-        yield
-    finally:
-        optuna.create_study, optuna.load_study = create_study, load_study
-
-
-class _TrialId(int):
-    # A trial id that is true also when it is 0: rl-zoo3 loads a trial from the study only if the id is true
-    def __bool__(self) -> bool:
-        return True
-
-
-@contextlib.contextmanager
-def _trial_zero_loaded() -> Iterator[None]:
-    # rl-zoo3's ExperimentManager.read_hyperparameters loads --trial-id's parameters under "if ... and
-    # self.trial_id:", which skips trial 0; the id it reads is made true
-    from rl_zoo3.exp_manager import ExperimentManager
-
-    read_hyperparameters = ExperimentManager.read_hyperparameters
-
-    def read_with_trial_zero(self: ExperimentManager) -> tuple[dict[str, Any], dict[str, Any]]:
-        if self.trial_id is not None:
-            self.trial_id = _TrialId(self.trial_id)
-        return read_hyperparameters(self)
-
-    ExperimentManager.read_hyperparameters = read_with_trial_zero  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        ExperimentManager.read_hyperparameters = read_hyperparameters  # type: ignore[method-assign]
-
-
 def _run_train() -> None:
     from rl_zoo3.train import train
 
@@ -320,7 +234,7 @@ def _run_train() -> None:
     args, retry_seconds = split_storage_retry_seconds(args)
     sys.argv[1:] = args
     try:
-        with _database_storages(heartbeat_interval, retry_seconds), _trial_zero_loaded():
+        with database_storages(heartbeat_interval, retry_seconds), trial_zero_loaded():
             train()
     except Exception as e:
         given_up = storage_given_up(e)
@@ -341,57 +255,10 @@ def _run_record_video() -> None:
     runpy.run_module("rl_zoo3.record_video", run_name="__main__", alter_sys=True)
 
 
-def record_video_command(command: Sequence[str]) -> list[str]:
-    """
-    The command that records one model, for a command that ``rl_zoo3.record_training`` runs.
-
-    ``record_training`` records each model with ``python -m rl_zoo3.record_video ...`` in a new process, where
-    ``reinforce`` is not registered; that call becomes ``<this interpreter> -m sb3_reinforce.zoo record_video ...``.
-    Other commands are returned unchanged.
-
-    :param command: A command (list of arguments) given to ``subprocess.call``
-    :return: The command to run instead
-    """
-    command = list(command)
-    if len(command) >= 3 and command[1:3] == ["-m", "rl_zoo3.record_video"]:
-        return [sys.executable, "-m", "sb3_reinforce.zoo", "record_video", *command[3:]]
-    return command
-
-
-@contextlib.contextmanager
-def _ffmpeg_on_path() -> Iterator[None]:
-    # record_training runs the ``ffmpeg`` program to caption and join the videos. Without one on PATH, use the
-    # binary that imageio-ffmpeg ships (installed with moviepy, which record_video needs anyway).
-    if shutil.which("ffmpeg") is not None:
-        yield
-        return
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise SystemExit("record_training needs ffmpeg: install it, or pip install imageio-ffmpeg") from None
-    with tempfile.TemporaryDirectory() as folder:
-        os.symlink(imageio_ffmpeg.get_ffmpeg_exe(), os.path.join(folder, "ffmpeg"))
-        old_path = os.environ.get("PATH", "")
-        os.environ["PATH"] = folder + os.pathsep + old_path
-        try:
-            yield
-        finally:
-            os.environ["PATH"] = old_path
-
-
 def _run_record_training() -> None:
-    call = subprocess.call
-
-    def call_registered(command: Sequence[str], *args: Any, **kwargs: Any) -> int:
-        return call(record_video_command(command), *args, **kwargs)
-
     # rl-zoo3's record_training is a script, like record_video
-    subprocess.call = call_registered  # type: ignore[assignment]
-    try:
-        with _ffmpeg_on_path():
-            runpy.run_module("rl_zoo3.record_training", run_name="__main__", alter_sys=True)
-    finally:
-        subprocess.call = call
+    with registered_record_video(), ffmpeg_on_path():
+        runpy.run_module("rl_zoo3.record_training", run_name="__main__", alter_sys=True)
 
 
 def _run_plot_train() -> None:

@@ -34,11 +34,9 @@ from sb3_reinforce.zoo import (  # noqa: E402
     convert_reinforce_lstm_params,
     convert_reinforce_params,
     main,
-    record_video_command,
     register,
     sample_reinforce_lstm_params,
     sample_reinforce_params,
-    steps_schedules,
     with_default_config,
 )
 
@@ -227,20 +225,6 @@ def skip_without_video_tools() -> None:
         pytest.skip("record_video renders CartPole with pygame (gymnasium[classic-control])")
     if shutil.which("ffmpeg") is None and importlib.util.find_spec("imageio_ffmpeg") is None:
         pytest.skip("record_video needs ffmpeg")
-
-
-def test_record_video_command_runs_registered_record_video() -> None:
-    args = ["--env", ENV_ID, "--algo", "reinforce", "--load-checkpoint", "1000"]
-    assert record_video_command(["python", "-m", "rl_zoo3.record_video", *args]) == [
-        sys.executable,
-        "-m",
-        "sb3_reinforce.zoo",
-        "record_video",
-        *args,
-    ]
-    # anything else is left alone
-    assert record_video_command(["ffmpeg", "-i", "a.mp4"]) == ["ffmpeg", "-i", "a.mp4"]
-    assert record_video_command(["python", "-m", "rl_zoo3.train"]) == ["python", "-m", "rl_zoo3.train"]
 
 
 def test_record_training(trained_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -691,17 +675,6 @@ def test_lstm_presets_build_a_model(env_id: str, tmp_path: Path) -> None:
     actions, states = model.predict(obs)
     assert np.all(np.isfinite(actions)) and states is not None
     model.env.close()
-
-
-def test_steps_schedules() -> None:
-    from sb3_reinforce.schedules import StepsLinearSchedule
-
-    parsed = steps_schedules({"learning_rate": "steps_lin_5e-3_5e-4_1e5", "vf_learning_rate": 0.01, "gamma": 0.9})
-    assert repr(parsed["learning_rate"]) == repr(StepsLinearSchedule(5e-3, 5e-4, 100_000))
-    assert parsed["vf_learning_rate"] == 0.01 and parsed["gamma"] == 0.9
-    assert steps_schedules({"learning_rate": "lin_0.01"}) == {"learning_rate": "lin_0.01"}  # rl-zoo3's own
-    with pytest.raises(ValueError, match="steps_lin_<initial>_<final>_<steps>"):
-        steps_schedules({"learning_rate": "steps_lin_5e-3_1e5"})
 
 
 def test_lstm_sampler_gives_valid_constructor_arguments() -> None:
