@@ -1,5 +1,6 @@
 """Argument checks of REINFORCE: each raises a ValueError naming the argument and the value it got."""
 
+import inspect
 import math
 from typing import Any
 
@@ -192,6 +193,10 @@ def check_arguments(
     if policy_kwargs is not None and "use_value_net" in policy_kwargs:
         raise ValueError("Do not pass use_value_net in policy_kwargs: REINFORCE sets it from use_baseline")
     return resolved
+
+
+#: The arguments of ``REINFORCE.__init__`` that :func:`check_arguments` reads (all but the unknown ``kwargs``)
+CHECKED_ARGUMENTS = tuple(inspect.signature(check_arguments).parameters)[1:]
 
 
 def check_groups(

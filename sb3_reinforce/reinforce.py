@@ -26,6 +26,7 @@ from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuff
 from sb3_reinforce.callbacks import with_episodic_progress_bar
 from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
 from sb3_reinforce.checks import (
+    CHECKED_ARGUMENTS,
     DEFAULT_EPISODE_LENGTH_LIMIT,
     check_arguments,
     episode_length_error,
@@ -173,33 +174,9 @@ class REINFORCE(OnPolicyAlgorithm):
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
-        baseline = check_arguments(
-            kwargs,
-            learning_rate=learning_rate,
-            n_episodes=n_episodes,
-            gamma=gamma,
-            reward_to_go=reward_to_go,
-            use_baseline=use_baseline,
-            baseline=baseline,
-            bootstrap_truncated=bootstrap_truncated,
-            normalize_advantage=normalize_advantage,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            value_fit=value_fit,
-            vf_learning_rate=vf_learning_rate,
-            vf_n_epochs=vf_n_epochs,
-            vf_batch_size=vf_batch_size,
-            max_grad_norm=max_grad_norm,
-            batch_size=batch_size,
-            episode_length_limit=episode_length_limit,
-            carry_episodes=carry_episodes,
-            group_size=group_size,
-            group_std_scaling=group_std_scaling,
-            use_sde=use_sde,
-            sde_sample_freq=sde_sample_freq,
-            stats_window_size=stats_window_size,
-            policy_kwargs=policy_kwargs,
-        )
+        # every argument is checked before anything is built; check_arguments names the ones it reads
+        given = locals()
+        baseline = check_arguments(kwargs, **{name: given[name] for name in CHECKED_ARGUMENTS})
         super().__init__(
             policy,
             env,
