@@ -1,7 +1,7 @@
 """REINFORCE (Monte Carlo policy gradient) for Stable-Baselines3."""
 
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
+from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
 from sb3_reinforce.recurrent import RecurrentREINFORCE
 from sb3_reinforce.recurrent_policies import CnnLstmPolicy, MlpLstmPolicy, MultiInputLstmPolicy, RecurrentREINFORCEPolicy
@@ -15,8 +15,6 @@ __all__ = [
     "CarryingEpisodicRolloutBuffer",
     "CnnLstmPolicy",
     "CnnPolicy",
-    "DictCarryingEpisodicRolloutBuffer",
-    "DictEpisodicRolloutBuffer",
     "EpisodicRolloutBuffer",
     "MlpLstmPolicy",
     "MlpPolicy",

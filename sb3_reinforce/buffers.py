@@ -37,7 +37,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     Unlike SB3's ``RolloutBuffer`` its length is not fixed: it grows (doubling its capacity) until the algorithm
     stops stepping, and keeps that capacity for the next rollout. Observations are stored with the observation
-    space's own dtype (an ``uint8`` image stays ``uint8``); they become float tensors one minibatch at a time
+    space's own dtype (an ``uint8`` image stays ``uint8``; a ``Dict`` space's observations are one array per key); they become float tensors one minibatch at a time
     in :meth:`get`, so a large rollout never exists as float32 in memory.
 
     After :meth:`compute_returns_and_advantage`, only the steps of the first ``episodes_per_env`` episodes of
@@ -55,7 +55,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
     """
 
     observation_space: spaces.Space
-    observations: np.ndarray
+    #: (capacity, n_envs, *obs_shape), or one such array per key of a ``Dict`` observation space
+    observations: np.ndarray | dict[str, np.ndarray]
     actions: np.ndarray
     rewards: np.ndarray
     episode_ends: np.ndarray
@@ -87,18 +88,34 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.reset()
 
     def _allocate_observations(self, capacity: int) -> None:
-        self.observations = np.zeros((capacity, self.n_envs, *self.obs_shape), dtype=self.observation_space.dtype)
+        if isinstance(self.observation_space, spaces.Dict):
+            shapes: dict[str, tuple[int, ...]] = self.obs_shape  # type: ignore[assignment]  # SB3: a dict for Dict
+            self.observations = {
+                key: np.zeros((capacity, self.n_envs, *shape), dtype=self.observation_space[key].dtype)
+                for key, shape in shapes.items()
+            }
+        else:
+            self.observations = np.zeros((capacity, self.n_envs, *self.obs_shape), dtype=self.observation_space.dtype)
 
     def _observation_arrays(self) -> list[np.ndarray]:
-        return [self.observations]
+        return list(self.observations.values()) if isinstance(self.observations, dict) else [self.observations]
 
     def _grow_observations(self, capacity: int) -> None:
-        self.observations = _grow(self.observations, capacity)
+        if isinstance(self.observations, dict):
+            self.observations = {key: _grow(array, capacity) for key, array in self.observations.items()}
+        else:
+            self.observations = _grow(self.observations, capacity)
 
-    def _store_observations(self, obs: np.ndarray) -> None:
-        self.observations[self.pos] = np.asarray(obs).reshape((self.n_envs, *self.obs_shape))
+    def _store_observations(self, obs: np.ndarray | dict[str, np.ndarray]) -> None:
+        if isinstance(self.observations, dict):
+            for key, array in self.observations.items():
+                array[self.pos] = np.asarray(obs[key]).reshape((self.n_envs, *array.shape[2:]))  # type: ignore[call-overload]
+        else:
+            self.observations[self.pos] = np.asarray(obs).reshape((self.n_envs, *self.observations.shape[2:]))
 
     def _observation_batch(self, steps: np.ndarray, envs: np.ndarray) -> th.Tensor | TensorDict:
+        if isinstance(self.observations, dict):
+            return {key: self.to_torch(array[steps, envs]) for key, array in self.observations.items()}
         return self.to_torch(self.observations[steps, envs])
 
     def _per_step_arrays(self) -> list[np.ndarray]:
@@ -224,7 +241,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         if self.pos == self.buffer_size:
             self._grow_capacity()
         episode_end = np.asarray(episode_end, dtype=bool)
-        self._store_observations(obs)  # type: ignore[arg-type]
+        self._store_observations(obs)
         self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
         self.rewards[self.pos] = reward
         self.episode_ends[self.pos] = episode_end
@@ -372,48 +389,3 @@ def _episode_lengths(episode_ends: np.ndarray, steps: np.ndarray | None = None) 
         counted = np.cumsum(in_episode)[np.flatnonzero(column)]
         lengths.append(np.diff(counted, prepend=0))
     return np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
-
-
-class DictEpisodicRolloutBuffer(EpisodicRolloutBuffer):
-    """
-    :class:`EpisodicRolloutBuffer` for ``Dict`` observation spaces: one array per key, each with its space's
-    dtype.
-    """
-
-    observation_space: spaces.Dict
-    obs_shape: dict[str, tuple[int, ...]]  # type: ignore[assignment]
-    observations: dict[str, np.ndarray]  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Dict,
-        action_space: spaces.Space,
-        device: th.device | str = "auto",
-        gae_lambda: float = 1.0,
-        gamma: float = 0.99,
-        n_envs: int = 1,
-        mask_dim: int = 0,
-    ):
-        if not isinstance(observation_space, spaces.Dict):
-            raise ValueError(f"DictEpisodicRolloutBuffer needs a Dict observation space, got {observation_space}")
-        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs, mask_dim)
-
-    def _allocate_observations(self, capacity: int) -> None:
-        self.observations = {
-            key: np.zeros((capacity, self.n_envs, *shape), dtype=self.observation_space[key].dtype)
-            for key, shape in self.obs_shape.items()
-        }
-
-    def _grow_observations(self, capacity: int) -> None:
-        self.observations = {key: _grow(array, capacity) for key, array in self.observations.items()}
-
-    def _store_observations(self, obs: dict[str, np.ndarray]) -> None:  # type: ignore[override]
-        for key, array in self.observations.items():
-            array[self.pos] = np.asarray(obs[key]).reshape((self.n_envs, *self.obs_shape[key]))
-
-    def _observation_batch(self, steps: np.ndarray, envs: np.ndarray) -> TensorDict:
-        return {key: self.to_torch(array[steps, envs]) for key, array in self.observations.items()}
-
-    def _observation_arrays(self) -> list[np.ndarray]:
-        return list(self.observations.values())

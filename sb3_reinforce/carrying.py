@@ -6,7 +6,7 @@ ratio. ``REINFORCE`` picks them in ``_setup_model`` when ``carry_episodes=True``
 
 import numpy as np
 
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
 from sb3_reinforce.returns import episodes_finished_before
 from sb3_reinforce.type_aliases import LogProbFn
 
@@ -171,7 +171,3 @@ class CarryingEpisodicRolloutBuffer(EpisodicRolloutBuffer):
     def n_carried_steps(self) -> int:
         """Used steps that were played before this rollout (under earlier parameters)."""
         return int((self.used & self.played_before[: self.pos]).sum())
-
-
-class DictCarryingEpisodicRolloutBuffer(CarryingEpisodicRolloutBuffer, DictEpisodicRolloutBuffer):
-    """:class:`CarryingEpisodicRolloutBuffer` for ``Dict`` observation spaces."""

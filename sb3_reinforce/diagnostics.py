@@ -20,8 +20,8 @@ from stable_baselines3.common.utils import explained_variance
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch import nn
 
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
+from sb3_reinforce.groups import GroupedEpisodicRolloutBuffer
 from sb3_reinforce.masking import MaskableHeadMixin
 from sb3_reinforce.policies import REINFORCEPolicy
 from sb3_reinforce.reinforce import REINFORCE
@@ -333,13 +333,10 @@ def _diagnostic_buffer(
 ) -> EpisodicRolloutBuffer:
     """A buffer for the diagnostic batches: grouped when ``group_size > 1`` (its seeds drawn from ``seed``)."""
     kwargs: dict[str, Any] = dict(device=model.device, gamma=model.gamma, n_envs=env.num_envs)
-    dict_obs = isinstance(model.observation_space, spaces.Dict)
     if group_size > 1:
-        grouped = DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer
         kwargs.update(group_size=group_size, episodes_per_rollout=n_episodes, seed=seed)
-        return grouped(256, model.observation_space, model.action_space, **kwargs)
-    plain = DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer
-    return plain(256, model.observation_space, model.action_space, **kwargs)
+        return GroupedEpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
+    return EpisodicRolloutBuffer(256, model.observation_space, model.action_space, **kwargs)
 
 
 def _collect_batch(model: REINFORCE, env: VecEnv, buffer: EpisodicRolloutBuffer, episodes_per_env: int) -> _Batch:

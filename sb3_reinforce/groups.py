@@ -19,7 +19,7 @@ from gymnasium import spaces
 from stable_baselines3.common.atari_wrappers import EpisodicLifeEnv
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
 
 # Seeds handed to the envs' reset: Gymnasium takes any non-negative int; SB3's VecEnv.seed uses uint32 too
 _MAX_SEED = np.iinfo(np.uint32).max
@@ -177,7 +177,3 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
 
     def _groups(self) -> np.ndarray | None:
         return self.groups[: self.pos]
-
-
-class DictGroupedEpisodicRolloutBuffer(GroupedEpisodicRolloutBuffer, DictEpisodicRolloutBuffer):
-    """:class:`GroupedEpisodicRolloutBuffer` for ``Dict`` observation spaces."""

@@ -22,9 +22,9 @@ from sb3_reinforce.baselines import (
     Baseline,
     make_baseline,
 )
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
 from sb3_reinforce.callbacks import with_episodic_progress_bar
-from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
+from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer
 from sb3_reinforce.checks import (
     CHECKED_ARGUMENTS,
     DEFAULT_EPISODE_LENGTH_LIMIT,
@@ -33,7 +33,6 @@ from sb3_reinforce.checks import (
     observation_error,
 )
 from sb3_reinforce.groups import (
-    DictGroupedEpisodicRolloutBuffer,
     GroupedEpisodicRolloutBuffer,
     reset_all_envs,
 )
@@ -268,11 +267,10 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _rollout_buffer_choice(self) -> tuple[type[EpisodicRolloutBuffer], dict[str, Any]]:
         """The rollout buffer's class and its keyword arguments: grouped, carrying episodes or not."""
-        dict_obs = isinstance(self.observation_space, spaces.Dict)
         if self.group_size > 1:
             # exactly n_episodes episodes, in waves of seeded resets (the last wave may be partial)
             kwargs = dict(group_size=self.group_size, episodes_per_rollout=self.n_episodes, seed=self.seed)
-            return (DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer), kwargs
+            return GroupedEpisodicRolloutBuffer, kwargs
         if self.n_episodes % self.n_envs != 0:
             warnings.warn(
                 f"n_episodes={self.n_episodes} is not a multiple of n_envs={self.n_envs}: every env plays the same "
@@ -280,8 +278,8 @@ class REINFORCE(OnPolicyAlgorithm):
                 UserWarning,
             )
         if self.carry_episodes:
-            return (DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer), {}
-        return (DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer), {}
+            return CarryingEpisodicRolloutBuffer, {}
+        return EpisodicRolloutBuffer, {}
 
     @property
     def vf_optimizer(self) -> th.optim.Optimizer | None:

@@ -14,8 +14,8 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.type_aliases import TensorDict
 
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
+from sb3_reinforce.groups import GroupedEpisodicRolloutBuffer
 
 
 class EpisodeSegments(NamedTuple):
@@ -149,22 +149,12 @@ class SequenceEpisodicRolloutBuffer(SequenceBufferMixin, EpisodicRolloutBuffer):
     """:class:`~sb3_reinforce.buffers.EpisodicRolloutBuffer` yielding whole episodes."""
 
 
-class DictSequenceEpisodicRolloutBuffer(SequenceBufferMixin, DictEpisodicRolloutBuffer):
-    """:class:`~sb3_reinforce.buffers.DictEpisodicRolloutBuffer` yielding whole episodes."""
-
-
 class SequenceGroupedEpisodicRolloutBuffer(SequenceBufferMixin, GroupedEpisodicRolloutBuffer):
     """:class:`~sb3_reinforce.groups.GroupedEpisodicRolloutBuffer` yielding whole episodes."""
-
-
-class DictSequenceGroupedEpisodicRolloutBuffer(SequenceBufferMixin, DictGroupedEpisodicRolloutBuffer):
-    """:class:`~sb3_reinforce.groups.DictGroupedEpisodicRolloutBuffer` yielding whole episodes."""
 
 
 #: The buffer that yields whole episodes, for each buffer a recurrent policy can use
 SEQUENCE_BUFFERS: dict[type[EpisodicRolloutBuffer], type[EpisodicRolloutBuffer]] = {
     EpisodicRolloutBuffer: SequenceEpisodicRolloutBuffer,
-    DictEpisodicRolloutBuffer: DictSequenceEpisodicRolloutBuffer,
     GroupedEpisodicRolloutBuffer: SequenceGroupedEpisodicRolloutBuffer,
-    DictGroupedEpisodicRolloutBuffer: DictSequenceGroupedEpisodicRolloutBuffer,
 }

@@ -17,9 +17,9 @@ from stable_baselines3.common.envs import (
 )
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.buffers import DictEpisodicRolloutBuffer, EpisodicRolloutBuffer
-from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer, DictCarryingEpisodicRolloutBuffer
-from sb3_reinforce.groups import DictGroupedEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer
+from sb3_reinforce.buffers import EpisodicRolloutBuffer
+from sb3_reinforce.carrying import CarryingEpisodicRolloutBuffer
+from sb3_reinforce.groups import GroupedEpisodicRolloutBuffer
 from tests.envs import RandomRewardEnv
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -68,13 +68,12 @@ def space_model(space: str, baseline: str, rollout: str) -> REINFORCE:
 
 
 def buffer_class_of(space: str, rollout: str) -> type:
-    """The buffer class REINFORCE picks for a space and a case of ROLLOUTS."""
-    dict_obs = space == "dict"
+    """The buffer class REINFORCE picks for a case of ROLLOUTS (one class for every observation space)."""
     if rollout == "grouped":
-        return DictGroupedEpisodicRolloutBuffer if dict_obs else GroupedEpisodicRolloutBuffer
+        return GroupedEpisodicRolloutBuffer
     if rollout == "carrying":
-        return DictCarryingEpisodicRolloutBuffer if dict_obs else CarryingEpisodicRolloutBuffer
-    return DictEpisodicRolloutBuffer if dict_obs else EpisodicRolloutBuffer
+        return CarryingEpisodicRolloutBuffer
+    return EpisodicRolloutBuffer
 
 
 # ---------------------------------------------------------------------------------------------------------------
