@@ -7,7 +7,7 @@ Write the documentation's results tables and learning curves from the run record
 Nothing is trained. The records read are:
 
 - ``docs/benchmark/runs/<env>/<algo>_seed<seed>_n<steps>.json``: runs of ``scripts/benchmark.py`` (MuJoCo and
-  Pendulum-v1, through rl-zoo3 with each algorithm's preset);
+  classic control, through rl-zoo3 with each algorithm's preset; ``nzoo``: each preset's own budget);
 - ``docs/figures/baselines_runs/*.json``: runs of ``scripts/baselines.py`` (the four baselines on CartPole-v1,
   Acrobot-v1 and LunarLander-v3);
 - ``docs/pong/<run>/games.csv``, ``summary.json`` and ``evaluation.json``: runs of ``scripts/train_pong.py``.
@@ -66,7 +66,7 @@ class Benchmark:
     """A set of ``scripts/benchmark.py`` runs: every algo on every env for every seed, with no overrides."""
 
     name: str
-    budgets: dict[str, int]  # env id -> env steps per run
+    budgets: dict[str, int]  # env id -> env steps per run (0: each algorithm's preset gives its own)
     algos: tuple[str, ...]
     seeds: tuple[int, ...]
     zoo_presets: dict[str, str] = field(default_factory=dict)  # env id -> rl-zoo3 preset of A2C and PPO
@@ -81,8 +81,10 @@ class Benchmark:
         groups = [
             "python scripts/benchmark.py",
             " ".join(["--envs", *self.budgets, "--algos", *self.algos, "--seeds", *map(str, self.seeds)]),
-            " ".join(["--n-timesteps", *(f"{env_id}={steps}" for env_id, steps in self.budgets.items())]),
         ]
+        fixed = [f"{env_id}={steps}" for env_id, steps in self.budgets.items() if steps > 0]
+        if fixed:
+            groups.append(" ".join(["--n-timesteps", *fixed]))
         if self.zoo_presets:
             groups.append(" ".join(["--zoo-presets", *(f"{env_id}={preset}" for env_id, preset in self.zoo_presets.items())]))
         groups.append(f"--output=docs/benchmark/{self.name}.md")
@@ -106,6 +108,13 @@ MUJOCO = Benchmark(
     extras="zoo,mujoco",
 )
 PENDULUM = Benchmark("pendulum", {"Pendulum-v1": 500_000}, ("reinforce",), (0, 1, 2, 3, 4))
+# REINFORCE, A2C and PPO on classic control, each with its rl-zoo3 preset and the preset's budget
+CLASSIC = Benchmark(
+    "classic", {"CartPole-v1": 0, "Acrobot-v1": 0, "Pendulum-v1": 0}, ("reinforce", "a2c", "ppo"), (0, 1, 2, 3, 4)
+)
+LUNAR = Benchmark("lunarlander", {"LunarLander-v3": 0}, ("reinforce", "a2c", "ppo"), (0, 1, 2), extras="zoo,box2d")
+#: The benchmarks of the README's headline table, in its order
+HEADLINE = (MUJOCO, CLASSIC, LUNAR)
 
 # Grouped rollouts on classic control: each env's preset against the same preset with groups of 4 episodes that
 # start from one reset seed and the leave-one-out baseline within each group, rl-zoo3's budget of the preset
@@ -203,11 +212,11 @@ def benchmark_page(bench: Benchmark, root: Path, plots: Path) -> str:
     lines = [
         *header(paths, root),
         "| Env | Algorithm | Deterministic eval | Stochastic eval | Env steps | Seeds | Steps to solve (seeds) "
-        "| Deterministic eval per seed |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| Training time (s) | Deterministic eval per seed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     stale = []
-    for env_id, steps in bench.budgets.items():
+    for env_id in bench.budgets:
         threshold = gym.spec(env_id).reward_threshold
         for algo in bench.algos:
             runs = [records[(env_id, algo, seed)] for seed in bench.seeds]
@@ -219,9 +228,10 @@ def benchmark_page(bench: Benchmark, root: Path, plots: Path) -> str:
                 solved = [s for s in (steps_to_solve(run["episodes"], threshold) for run in runs) if s is not None]
                 solve = f"{int(np.median(solved)):,} ({len(solved)}/{len(runs)})" if solved else f"never (0/{len(runs)})"
             per_seed = ", ".join(f"{value:.1f}" for value in deterministic)
+            seconds = np.median([run["train_seconds"] for run in runs])
             lines.append(
                 f"| {env_id} | {ALGO_NAMES[algo]} | {_mean_std(deterministic)} | {_mean_std(stochastic)} "
-                f"| {steps:,} | {len(runs)} | {solve} | {per_seed} |"
+                f"| {runs[0]['n_timesteps']:,} | {len(runs)} | {solve} | {seconds:,.0f} | {per_seed} |"
             )
             if algo == "reinforce":
                 for run in runs:
@@ -315,22 +325,24 @@ def groups_page(root: Path, plots: Path) -> str:
 
 
 def headline(root: Path) -> str:
-    """The README's table: the MuJoCo benchmark's deterministic evaluation, one column per algorithm."""
-    records, _ = load_benchmark(MUJOCO, root)
-    seeds, algos = MUJOCO.seeds, MUJOCO.algos
-    budgets = {f"{steps:,}" for steps in MUJOCO.budgets.values()}
+    """
+    The README's table: the deterministic evaluation of the final models of every benchmark of :data:`HEADLINE`,
+    one column per algorithm, the best mean in bold.
+    """
+    algos = HEADLINE[0].algos
     lines = [
-        f"| Env ({', '.join(sorted(budgets))} env steps, {len(seeds)} seeds) | "
-        + " | ".join(ALGO_NAMES[algo] for algo in algos)
-        + " |",
-        "|---|" + "---:|" * len(algos),
+        "| Env | Env steps | Seeds | " + " | ".join(ALGO_NAMES[algo] for algo in algos) + " |",
+        "|---|---:|---:|" + "---:|" * len(algos),
     ]
-    for env_id in MUJOCO.budgets:
-        means = [[float(np.mean(records[(env_id, algo, seed)]["eval_rewards"])) for seed in seeds] for algo in algos]
-        cells = [_mean_std(values) for values in means]
-        best = int(np.argmax([np.mean(values) for values in means]))
-        cells[best] = f"**{cells[best]}**"
-        lines.append(f"| {env_id} | " + " | ".join(cells) + " |")
+    for bench in HEADLINE:
+        records, _ = load_benchmark(bench, root)
+        for env_id, steps in bench.budgets.items():
+            means = [[float(np.mean(records[(env_id, algo, seed)]["eval_rewards"])) for seed in bench.seeds] for algo in algos]
+            cells = [_mean_std(values) for values in means]
+            best = int(np.argmax([np.mean(values) for values in means]))
+            cells[best] = f"**{cells[best]}**"
+            budget = f"{steps:,}" if steps > 0 else "each preset's"
+            lines.append(f"| {env_id} | {budget} | {len(bench.seeds)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -438,6 +450,8 @@ def render(root: Path = REPO_ROOT, plots: Path | None = None) -> dict[Path, str]
     return {
         GENERATED / "mujoco.md": benchmark_page(MUJOCO, root, plots),
         GENERATED / "pendulum.md": benchmark_page(PENDULUM, root, plots),
+        GENERATED / "classic.md": benchmark_page(CLASSIC, root, plots),
+        GENERATED / "lunarlander.md": benchmark_page(LUNAR, root, plots),
         GENERATED / "groups.md": groups_page(root, plots),
         GENERATED / "baselines.md": baselines_page(root, plots),
         GENERATED / "pong.md": pong_page(root, plots),
