@@ -445,36 +445,3 @@ def test_gaussian_log_std_and_logged_keys(tmp_path):
         "time/fps",
     ):
         assert key in header, key
-
-
-class _RecordingBar:
-    """Stands in for tqdm: keeps the count and total the progress bar ended with."""
-
-    closed: list[tuple[int, int]] = []
-
-    def __init__(self, total: int) -> None:
-        self.n, self.total = 0, total
-
-    def update(self, n: int) -> None:
-        self.n += n
-
-    def refresh(self) -> None:
-        pass
-
-    def close(self) -> None:
-        _RecordingBar.closed.append((self.n, self.total))
-
-
-@pytest.mark.parametrize("through_list", [False, True])
-def test_progress_bar_ends_at_the_steps_trained(monkeypatch, through_list):
-    from stable_baselines3.common import callbacks as sb3_callbacks
-
-    monkeypatch.setattr(sb3_callbacks, "tqdm", _RecordingBar)
-    _RecordingBar.closed = []
-    model = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=4, seed=0), seed=0, device="cpu")
-    if through_list:  # as rl-zoo3's --progress passes it
-        model.learn(300, callback=[sb3_callbacks.ProgressBarCallback()])
-    else:
-        model.learn(300, progress_bar=True)
-    assert model.num_timesteps > 300  # whole episodes: the last rollout ran past the budget
-    assert _RecordingBar.closed == [(model.num_timesteps, model.num_timesteps)]
