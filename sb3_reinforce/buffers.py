@@ -37,8 +37,8 @@ class EpisodicRolloutBuffer(BaseBuffer):
 
     Unlike SB3's ``RolloutBuffer`` its length is not fixed: it grows (doubling its capacity) until the algorithm
     stops stepping, and keeps that capacity for the next rollout. Observations are stored with the observation
-    space's own dtype (an ``uint8`` image stays ``uint8``; a ``Dict`` space's observations are one array per key); they become float tensors one minibatch at a time
-    in :meth:`get`, so a large rollout never exists as float32 in memory.
+    space's own dtype (an ``uint8`` image stays ``uint8``; a ``Dict`` space's are one array per key); they become
+    float tensors one minibatch at a time in :meth:`get`, so a large rollout never exists as float32 in memory.
 
     After :meth:`compute_returns_and_advantage`, only the steps of the first ``episodes_per_env`` episodes of
     each env are used; the steps an env took after its last used episode ended are counted in

@@ -192,6 +192,10 @@ def check_arguments(
         raise ValueError("bootstrap_truncated=True needs a learned baseline to bootstrap from: set use_baseline=True")
     if policy_kwargs is not None and "use_value_net" in policy_kwargs:
         raise ValueError("Do not pass use_value_net in policy_kwargs: REINFORCE sets it from use_baseline")
+    if policy_kwargs is not None and "use_action_masks" in policy_kwargs:
+        raise ValueError(
+            "Do not pass use_action_masks in policy_kwargs: REINFORCE sets it when the env has an action_masks() method"
+        )
     return resolved
 
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from sb3_reinforce.buffers import EpisodicRolloutBuffer
 from sb3_reinforce.groups import GroupedEpisodicRolloutBuffer
-from sb3_reinforce.masking import MaskableHeadMixin
+from sb3_reinforce.masking import is_maskable
 from sb3_reinforce.policies import REINFORCEPolicy
 from sb3_reinforce.reinforce import REINFORCE
 from sb3_reinforce.returns import (
@@ -226,7 +226,7 @@ def gradient_statistics(
         raise ValueError(
             f"n_reference_batches must be >= 0 and n_value_batches >= 1, got {n_reference_batches} and {n_value_batches}"
         )
-    if isinstance(model.policy, MaskableHeadMixin):
+    if is_maskable(model.policy):
         raise ValueError("gradient_statistics does not measure models with action masking: their log-likelihoods need masks")
     if not isinstance(model.policy, REINFORCEPolicy):
         raise ValueError(

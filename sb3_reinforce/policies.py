@@ -16,6 +16,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
+from sb3_reinforce.masking import build_masked_head, masked_distribution
 from sb3_reinforce.type_aliases import EpisodicRolloutBufferSamples
 
 
@@ -48,6 +49,9 @@ class REINFORCEPolicy(ActorCriticPolicy):
     :param action_space: Action space
     :param lr_schedule: Learning rate schedule (could be constant)
     :param use_value_net: Whether to build the value network V(s) used as a learned baseline
+    :param use_action_masks: Whether the action distribution takes masks of the valid actions (sb3-contrib's
+        maskable distribution and its action head, see :mod:`sb3_reinforce.masking`); ``REINFORCE`` sets it when
+        its env has an ``action_masks()`` method
     :param kwargs: Every other argument of ``ActorCriticPolicy`` (``net_arch``, ``activation_fn``,
         ``ortho_init``, ``log_std_init``, ``features_extractor_class``, ``optimizer_class``, ...)
     """
@@ -58,9 +62,11 @@ class REINFORCEPolicy(ActorCriticPolicy):
         action_space: spaces.Space,
         lr_schedule: Schedule,
         use_value_net: bool = False,
+        use_action_masks: bool = False,
         **kwargs: Any,
     ):
         self.use_value_net = use_value_net
+        self.use_action_masks = use_action_masks
         if not use_value_net:
             if not kwargs.get("share_features_extractor", True):
                 warnings.warn(
@@ -73,7 +79,11 @@ class REINFORCEPolicy(ActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(use_value_net=self.use_value_net, share_features_extractor=self.share_features_extractor)
+        data.update(
+            use_value_net=self.use_value_net,
+            use_action_masks=self.use_action_masks,
+            share_features_extractor=self.share_features_extractor,
+        )
         return data
 
     def _build_mlp_extractor(self) -> None:
@@ -87,6 +97,8 @@ class REINFORCEPolicy(ActorCriticPolicy):
             # drop the value head SB3 always builds, and rebuild the optimizer without its parameters
             self.value_net = None  # type: ignore[assignment]
             self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        if self.use_action_masks:
+            build_masked_head(self, lr_schedule, self.mlp_extractor.latent_dim_pi)
 
     def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor | None, th.Tensor]:  # type: ignore[override]
         """
@@ -135,7 +147,9 @@ class REINFORCEPolicy(ActorCriticPolicy):
 
     def _sample_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> th.Tensor:
         """Actions sampled from the distribution the policy's latent features parametrise."""
-        _refuse_masks(action_masks)
+        if action_masks is not None or self.use_action_masks:
+            with without_distribution_validation():
+                return self._get_action_dist_from_latent(latent_pi, action_masks).get_actions()
         if isinstance(self.action_dist, CategoricalDistribution):
             # (n_envs, n_actions) -> (n_envs,): what torch's Categorical.sample does, less its checks
             probs = th.softmax(self.action_net(latent_pi), dim=-1)
@@ -160,11 +174,9 @@ class REINFORCEPolicy(ActorCriticPolicy):
         :return: estimated value (None without a value network), log likelihood of the actions
             and entropy of the action distribution.
         """
-        _refuse_masks(action_masks)
-        if self.use_value_net:
-            return super().evaluate_actions(obs, actions)
-        distribution = self.get_distribution(obs)
-        return None, distribution.log_prob(actions), distribution.entropy()
+        latent_pi, values = self._latent_pi_and_values(obs)
+        distribution = self._get_action_dist_from_latent(latent_pi, action_masks)
+        return values, distribution.log_prob(actions), distribution.entropy()
 
     def evaluate_samples(
         self, samples: EpisodicRolloutBufferSamples, actions: th.Tensor, with_values: bool = False
@@ -189,8 +201,15 @@ class REINFORCEPolicy(ActorCriticPolicy):
         :param action_masks: Masks of the valid actions (a maskable policy only)
         :return: the action distribution
         """
-        _refuse_masks(action_masks)
-        return super().get_distribution(obs)
+        features = BaseModel.extract_features(self, obs, self.pi_features_extractor)  # type: ignore[arg-type]
+        return self._get_action_dist_from_latent(self.mlp_extractor.forward_actor(features), action_masks)
+
+    def _get_action_dist_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> Distribution:  # type: ignore[override]
+        """SB3's action distribution of the latent features, or the maskable one with the masks applied."""
+        return masked_distribution(self, latent_pi, action_masks) or super()._get_action_dist_from_latent(latent_pi)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False, action_masks: Any = None) -> th.Tensor:
+        return self.get_distribution(observation, action_masks).get_actions(deterministic=deterministic)
 
     def predict(  # type: ignore[override]
         self,
@@ -200,9 +219,17 @@ class REINFORCEPolicy(ActorCriticPolicy):
         deterministic: bool = False,
         action_masks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """SB3's ``predict``; ``action_masks`` only for a maskable policy."""
-        _refuse_masks(action_masks)
-        return super().predict(observation, state, episode_start, deterministic)
+        """SB3's ``predict``, with the masks of the observations' valid actions (a maskable policy only)."""
+        if action_masks is None:
+            return super().predict(observation, state, episode_start, deterministic)
+        self.set_training_mode(False)
+        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
+        with th.no_grad():
+            actions = self._predict(obs_tensor, deterministic=deterministic, action_masks=action_masks)
+        actions_array = actions.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        if not vectorized_env:
+            actions_array = actions_array.squeeze(axis=0)
+        return actions_array, None
 
     def value_parameters(self) -> list[th.nn.Parameter]:
         """
@@ -252,14 +279,6 @@ def mlp_extractor(
         pi_layers = net_arch.get("pi", []) if isinstance(net_arch, dict) else net_arch
         net_arch = dict(pi=list(pi_layers), vf=[])
     return MlpExtractor(input_dim, net_arch=net_arch, activation_fn=activation_fn, device=device)
-
-
-def _refuse_masks(action_masks: Any) -> None:
-    if action_masks is not None:
-        raise ValueError(
-            "action_masks were given to a policy built without masking: REINFORCE uses a maskable policy when the "
-            "env it is created with has an action_masks() method"
-        )
 
 
 class REINFORCECnnPolicy(REINFORCEPolicy):

@@ -16,8 +16,8 @@ from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
-from sb3_reinforce.masking import MaskableHeadMixin, register_maskable
-from sb3_reinforce.policies import _refuse_masks, mlp_extractor
+from sb3_reinforce.masking import build_masked_head, masked_distribution
+from sb3_reinforce.policies import mlp_extractor
 from sb3_reinforce.sequences import SequenceSamples
 
 LSTMStates = tuple[th.Tensor, th.Tensor]
@@ -40,6 +40,8 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
     :param action_space: Action space
     :param lr_schedule: Learning rate schedule (could be constant)
     :param use_value_net: Whether to build the value network V(s) used as a learned baseline
+    :param use_action_masks: Whether the action distribution takes masks of the valid actions (sb3-contrib's
+        maskable distribution and its action head); ``RecurrentREINFORCE`` sets it when its env has ``action_masks()``
     :param kwargs: Every other argument of sb3-contrib's ``RecurrentActorCriticPolicy`` (``lstm_hidden_size``,
         ``n_lstm_layers``, ``shared_lstm``, ``enable_critic_lstm``, ``lstm_kwargs``, ``net_arch``, ...)
     """
@@ -50,9 +52,11 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         action_space: spaces.Space,
         lr_schedule: Schedule,
         use_value_net: bool = False,
+        use_action_masks: bool = False,
         **kwargs: Any,
     ):
         self.use_value_net = use_value_net
+        self.use_action_masks = use_action_masks
         if not use_value_net:
             ignored = [key for key in ("shared_lstm", "enable_critic_lstm") if kwargs.get(key)]
             if ignored or not kwargs.get("share_features_extractor", True):
@@ -76,11 +80,14 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         # observation gives a numpy one)
         self.features_dim = int(self.features_dim)
         super()._build(lr_schedule)
+        if self.use_action_masks:
+            build_masked_head(self, lr_schedule, self.mlp_extractor.latent_dim_pi)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(
             use_value_net=self.use_value_net,
+            use_action_masks=self.use_action_masks,
             share_features_extractor=self.share_features_extractor,
             lstm_hidden_size=self.lstm_hidden_size,
             n_lstm_layers=self.n_lstm_layers,
@@ -103,8 +110,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
 
     def _distribution(self, latent_pi: th.Tensor, action_masks: Any = None) -> Distribution:
         """The action distribution of the actor's latent features (masks only for a maskable policy)."""
-        _refuse_masks(action_masks)
-        return self._get_action_dist_from_latent(latent_pi)
+        return masked_distribution(self, latent_pi, action_masks) or self._get_action_dist_from_latent(latent_pi)
 
     def _features(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
         """The actor's and the critic's features (the same tensor when the extractor is shared)."""
@@ -320,35 +326,6 @@ class RecurrentREINFORCEMultiInputPolicy(RecurrentREINFORCEPolicy):
         kwargs.setdefault("features_extractor_class", CombinedExtractor)
         super().__init__(observation_space, action_space, lr_schedule, use_value_net, **kwargs)
 
-
-class MaskableRecurrentMixin(MaskableHeadMixin):
-    """Turns a :class:`RecurrentREINFORCEPolicy` into one whose action distribution takes masks."""
-
-    def _distribution(self, latent_pi: th.Tensor, action_masks: Any = None) -> Distribution:
-        return self._get_action_dist_from_latent(latent_pi, action_masks)
-
-
-class MaskableRecurrentREINFORCEPolicy(MaskableRecurrentMixin, RecurrentREINFORCEPolicy):
-    """:class:`RecurrentREINFORCEPolicy` (``MlpLstmPolicy``) with action masks."""
-
-
-class MaskableRecurrentREINFORCECnnPolicy(MaskableRecurrentMixin, RecurrentREINFORCECnnPolicy):
-    """:class:`RecurrentREINFORCECnnPolicy` (``CnnLstmPolicy``) with action masks."""
-
-
-class MaskableRecurrentREINFORCEMultiInputPolicy(MaskableRecurrentMixin, RecurrentREINFORCEMultiInputPolicy):
-    """:class:`RecurrentREINFORCEMultiInputPolicy` (``MultiInputLstmPolicy``) with action masks."""
-
-
-register_maskable(
-    RecurrentREINFORCEPolicy,
-    MaskableRecurrentMixin,
-    {
-        RecurrentREINFORCEPolicy: MaskableRecurrentREINFORCEPolicy,
-        RecurrentREINFORCECnnPolicy: MaskableRecurrentREINFORCECnnPolicy,
-        RecurrentREINFORCEMultiInputPolicy: MaskableRecurrentREINFORCEMultiInputPolicy,
-    },
-)
 
 MlpLstmPolicy = RecurrentREINFORCEPolicy
 CnnLstmPolicy = RecurrentREINFORCECnnPolicy

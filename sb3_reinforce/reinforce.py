@@ -36,7 +36,7 @@ from sb3_reinforce.groups import (
     GroupedEpisodicRolloutBuffer,
     reset_all_envs,
 )
-from sb3_reinforce.masking import mask_dim, mask_source, maskable_policy_class, no_masks
+from sb3_reinforce.masking import mask_dim, mask_source, no_masks
 from sb3_reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, REINFORCEPolicy
 from sb3_reinforce.sampling import (
     bootstrap_truncated_rewards,
@@ -237,17 +237,21 @@ class REINFORCE(OnPolicyAlgorithm):
             self.baseline, self.value_fit, self.group_size, self.group_std_scaling, self.vf_n_epochs, self.vf_batch_size
         )
         # invalid-action masking when the env has action_masks() (sb3-contrib's protocol): a maskable policy, and
-        # the masks stored beside the actions
+        # the masks stored beside the actions. A model trained with masks keeps a maskable policy when it is loaded
+        # without an env (use_action_masks is saved with the model)
         self._action_masks = mask_source(self.env)
+        self.use_action_masks = self._action_masks is not no_masks or getattr(self, "use_action_masks", False)
         if self._action_masks is not no_masks:
-            assert self.policy_class is not None
-            self.policy_class = maskable_policy_class(self.policy_class)  # type: ignore[arg-type]
             self.rollout_buffer_kwargs = {**self.rollout_buffer_kwargs, "mask_dim": mask_dim(self.action_space)}
 
-        # the policy gets use_value_net from the baseline; the stored policy_kwargs stay the user's, so that
-        # load(..., policy_kwargs=<the same kwargs>) matches them
+        # the policy gets use_value_net from the baseline and use_action_masks from the env; the stored policy_kwargs
+        # stay the user's, so that load(..., policy_kwargs=<the same kwargs>) matches them
         user_policy_kwargs = dict(self.policy_kwargs)
-        self.policy_kwargs = {**user_policy_kwargs, "use_value_net": self._baseline.uses_value_net}
+        self.policy_kwargs = {
+            **user_policy_kwargs,
+            "use_value_net": self._baseline.uses_value_net,
+            "use_action_masks": self.use_action_masks,
+        }
         # SB3 sizes the buffer from n_steps: the initial capacity, which doubles whenever a rollout needs more
         self.n_steps = INITIAL_BUFFER_CAPACITY
         try:

@@ -19,7 +19,7 @@ from stable_baselines3.common.envs import FakeImageEnv, IdentityEnv, IdentityEnv
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.masking import MaskableMixin, mask_dim
+from sb3_reinforce.masking import is_maskable, mask_dim
 from sb3_reinforce.policies import REINFORCEPolicy
 from tests.helpers import one_rollout
 
@@ -59,7 +59,7 @@ class InvalidActionCounter(BaseCallback):
 def test_invalid_actions_are_never_sampled(space):
     env = make_vec_env(ENVS[space], n_envs=2, seed=0)
     model = REINFORCE("MlpPolicy", env, n_episodes=4, seed=0)
-    assert isinstance(model.policy, MaskableMixin)
+    assert is_maskable(model.policy)
     counter = InvalidActionCounter()
     model.learn(3_000, callback=counter)
     assert counter.steps >= 3_000 and counter.invalid == 0
@@ -136,8 +136,19 @@ def test_predict_evaluate_policy_and_eval_callback_with_masks(space, tmp_path):
     assert np.isfinite(mean)
     model.save(tmp_path / "masked")
     loaded = REINFORCE.load(tmp_path / "masked", env=env)
-    assert isinstance(loaded.policy, MaskableMixin)
+    assert is_maskable(loaded.policy)
     np.testing.assert_array_equal(loaded.predict(obs, action_masks=masks, deterministic=True)[0], actions)
+    # loaded without an env, the model keeps its maskable policy and its parameters
+    without_env = REINFORCE.load(tmp_path / "masked")
+    assert is_maskable(without_env.policy)
+    np.testing.assert_array_equal(without_env.predict(obs, action_masks=masks, deterministic=True)[0], actions)
+
+
+def test_masking_is_an_option_of_the_policy_class_not_a_class_of_its_own():
+    model = REINFORCE("MlpPolicy", make_vec_env(ENVS["discrete"], n_envs=2, seed=0), n_episodes=4, seed=0)
+    assert type(model.policy) is REINFORCEPolicy and model.policy.use_action_masks
+    with pytest.raises(ValueError, match="use_action_masks"):
+        REINFORCE("MlpPolicy", make_vec_env(ENVS["discrete"], n_envs=2, seed=0), policy_kwargs=dict(use_action_masks=True))
 
 
 def test_masking_with_groups_and_a_value_baseline():

@@ -13,7 +13,8 @@ from stable_baselines3.common.envs import FakeImageEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_reinforce import REINFORCE, RecurrentREINFORCE
-from sb3_reinforce.recurrent_policies import MaskableRecurrentMixin, RecurrentREINFORCEPolicy
+from sb3_reinforce.masking import is_maskable
+from sb3_reinforce.recurrent_policies import RecurrentREINFORCEPolicy
 from sb3_reinforce.sequences import (
     SequenceEpisodicRolloutBuffer,
     SequenceGroupedEpisodicRolloutBuffer,
@@ -409,7 +410,7 @@ def test_masked_recurrent_policy_never_samples_an_invalid_action(rollout):
         model = RecurrentREINFORCE(
             "MlpLstmPolicy", env, n_episodes=4, seed=0, policy_kwargs=dict(lstm_hidden_size=8), **rollout
         )
-        assert isinstance(model.policy, MaskableRecurrentMixin), space
+        assert is_maskable(model.policy), space
         counter = InvalidActionCounter()
         model.learn(800, callback=counter)
         assert counter.steps >= 800 and counter.invalid == 0, space
@@ -441,7 +442,7 @@ def test_masked_recurrent_predict_and_maskable_evaluation(tmp_path):
     assert env.action_masks()[int(action)] and states[0].shape == (1, 1, 8)
     model.save(tmp_path / "masked.zip")
     loaded = RecurrentREINFORCE.load(tmp_path / "masked.zip")
-    assert isinstance(loaded.policy, MaskableRecurrentMixin)
+    assert is_maskable(loaded.policy)
     np.testing.assert_array_equal(loaded.predict(obs, action_masks=env.action_masks(), deterministic=True)[0], action)
     with pytest.raises(ValueError, match="action_masks"):
         random_length_model().predict(np.zeros(3, dtype=np.float32), action_masks=np.ones(3, dtype=bool))
