@@ -364,13 +364,13 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self, steps: np.ndarray, envs: np.ndarray
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor | None]:
         """The actions, returns, advantages, weights and action masks (None without masks) of the steps ``(steps, envs)``."""
-        data = (
-            self.actions[steps, envs],
-            self.returns[steps, envs],
-            self.advantages[steps, envs],
-            self.weights[steps, envs],
+        return (
+            self.to_torch(self.actions[steps, envs]),
+            self.to_torch(self.returns[steps, envs]),
+            self.to_torch(self.advantages[steps, envs]),
+            self.to_torch(self.weights[steps, envs]),
+            self.action_masks_of(steps, envs),
         )
-        return (*map(self.to_torch, data), self.action_masks_of(steps, envs))
 
     def action_masks_of(self, steps: np.ndarray, envs: np.ndarray) -> th.Tensor | None:
         """The stored action masks of the steps ``(steps, envs)``, shape (batch, mask_dim), or None without masks."""

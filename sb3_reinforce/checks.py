@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
 from sb3_reinforce.baselines import BASELINES, VALUE_FITS
 
@@ -252,9 +253,10 @@ def episode_too_long_error(env_index: int, episode_length_limit: int) -> Runtime
     )
 
 
-def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:
+def first_non_finite_env(obs: VecEnvObs) -> int | None:
     """The index of the first env whose floating-point observation holds a NaN or inf, or None."""
-    for part in obs.values() if isinstance(obs, dict) else [obs]:
+    parts = obs.values() if isinstance(obs, dict) else obs if isinstance(obs, tuple) else [obs]
+    for part in parts:
         part = part if isinstance(part, np.ndarray) else np.asarray(part)
         # dtype.kind, not np.issubdtype: this runs every step, and issubdtype costs more than the check itself
         if part.dtype.kind == "f" and not np.isfinite(part).all():
@@ -262,9 +264,7 @@ def first_non_finite_env(obs: np.ndarray | dict[str, np.ndarray]) -> int | None:
     return None
 
 
-def observation_error(
-    obs: np.ndarray | dict[str, np.ndarray], episode_started_at: np.ndarray, n_steps: int, num_timesteps: int
-) -> ValueError | None:
+def observation_error(obs: VecEnvObs, episode_started_at: np.ndarray, n_steps: int, num_timesteps: int) -> ValueError | None:
     """
     The error of the first env whose observation is NaN or infinite, or None.
 

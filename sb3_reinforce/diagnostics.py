@@ -357,7 +357,6 @@ def _collect_batch(model: REINFORCE, env: VecEnv, buffer: EpisodicRolloutBuffer,
     undiscounted = whole_episode_returns(rewards, bounds, 1.0)[episode_ends & used]
     returns_to_go = discounted_returns_to_go(rewards, bounds, model.gamma)
     groups = buffer._groups()
-    by_group = (returns_to_go, episode_ends, used, groups)
     return _Batch(
         observations=samples.observations,
         actions=actions,
@@ -371,8 +370,10 @@ def _collect_batch(model: REINFORCE, env: VecEnv, buffer: EpisodicRolloutBuffer,
         episode_returns=whole_episode_returns(rewards, bounds, model.gamma)[used],
         undiscounted_returns=undiscounted,
         n_episodes=buffer.n_episodes,
-        group_leave_one_out=None if groups is None else group_leave_one_out_baseline(*by_group)[used],
-        group_scale=None if groups is None else group_std(*by_group)[used],
+        group_leave_one_out=None
+        if groups is None
+        else group_leave_one_out_baseline(returns_to_go, episode_ends, used, groups)[used],
+        group_scale=None if groups is None else group_std(returns_to_go, episode_ends, used, groups)[used],
     )
 
 

@@ -112,6 +112,9 @@ class StartStateBanditEnv(gym.Env):
         return self._obs(), reward, True, False, {}
 
 
-for _env_id, _entry_point in (("ReverseDigits-v0", ReverseDigitsEnv), ("StartStateBandit-v0", StartStateBanditEnv)):
+for _env_id, _entry_point in (
+    ("ReverseDigits-v0", "sb3_reinforce.envs:ReverseDigitsEnv"),
+    ("StartStateBandit-v0", "sb3_reinforce.envs:StartStateBanditEnv"),
+):
     if _env_id not in gym.registry:
         gym.register(_env_id, entry_point=_entry_point)

@@ -226,7 +226,8 @@ class REINFORCEPolicy(ActorCriticPolicy):
         obs_tensor, vectorized_env = self.obs_to_tensor(observation)
         with th.no_grad():
             actions = self._predict(obs_tensor, deterministic=deterministic, action_masks=action_masks)
-        actions_array = actions.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        action_shape: tuple[int, ...] = self.action_space.shape or ()
+        actions_array = actions.cpu().numpy().reshape((-1, *action_shape))
         if not vectorized_env:
             actions_array = actions_array.squeeze(axis=0)
         return actions_array, None

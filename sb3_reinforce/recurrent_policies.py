@@ -20,7 +20,7 @@ from sb3_reinforce.masking import build_masked_head, masked_distribution
 from sb3_reinforce.policies import mlp_extractor
 from sb3_reinforce.sequences import SequenceSamples
 
-LSTMStates = tuple[th.Tensor, th.Tensor]
+LSTMStates = tuple[th.Tensor, ...]  # (hidden, cell), as sb3-contrib's RNNStates holds them
 
 
 class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
@@ -117,6 +117,15 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         features = self.extract_features(obs)  # type: ignore[arg-type]
         return (features, features) if self.share_features_extractor else features  # type: ignore[return-value]
 
+    def _run_lstm(
+        self, features: th.Tensor, states: LSTMStates, episode_starts: th.Tensor, lstm: th.nn.LSTM
+    ) -> tuple[th.Tensor, LSTMStates]:
+        """
+        sb3-contrib's ``_process_sequence``: the LSTM's output and its new (hidden, cell) states. Its annotations
+        (sb3-contrib 2.9) say it takes and returns a pair of tensors; it returns the output and the pair.
+        """
+        return self._process_sequence(features, states, episode_starts, lstm)  # type: ignore[arg-type,return-value]
+
     def _critic_latent(
         self,
         vf_features: th.Tensor,
@@ -130,7 +139,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         needed only then), or a linear layer.
         """
         if self.lstm_critic is not None:
-            return self._process_sequence(vf_features, vf_states, episode_starts, self.lstm_critic)
+            return self._run_lstm(vf_features, vf_states, episode_starts, self.lstm_critic)
         if self.shared_lstm:
             assert latent_pi is not None
             return latent_pi.detach(), (pi_states[0].detach(), pi_states[1].detach())
@@ -146,7 +155,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         with_values: bool,
     ) -> tuple[th.Tensor, th.Tensor | None, RNNStates]:
         """The actor's and (``with_values``) the critic's LSTM outputs, and the new states."""
-        latent_pi, pi_states = self._process_sequence(pi_features, lstm_states.pi, episode_starts, self.lstm_actor)
+        latent_pi, pi_states = self._run_lstm(pi_features, lstm_states.pi, episode_starts, self.lstm_actor)
         if not with_values:
             return latent_pi, None, RNNStates(pi_states, pi_states)
         latent_vf, vf_states = self._critic_latent(vf_features, lstm_states.vf, episode_starts, latent_pi, pi_states)
@@ -227,7 +236,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         latent_pi = None
         if self.shared_lstm:
             with th.no_grad():  # the actor's LSTM is not V's to train
-                latent_pi, _ = self._process_sequence(features, states.pi, episode_starts, self.lstm_actor)
+                latent_pi, _ = self._run_lstm(features, states.pi, episode_starts, self.lstm_actor)
         latent_vf, _ = self._critic_latent(features, states.vf, episode_starts, latent_pi, states.pi)
         return self.value_net(self.mlp_extractor.forward_critic(latent_vf[samples.padding_mask])).flatten()
 
@@ -245,12 +254,12 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
     ) -> tuple[Distribution, LSTMStates]:
         """sb3-contrib's ``get_distribution``, with the masks of the valid actions (a maskable policy only)."""
         features = BaseModel.extract_features(self, obs, self.pi_features_extractor)  # type: ignore[arg-type]
-        latent_pi, lstm_states = self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+        latent_pi, lstm_states = self._run_lstm(features, lstm_states, episode_starts, self.lstm_actor)
         return self._distribution(self.mlp_extractor.forward_actor(latent_pi), action_masks), lstm_states
 
     def evaluate_actions(  # type: ignore[override]
         self, obs: th.Tensor, actions: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor
-    ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor]:
+    ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
         """sb3-contrib's ``evaluate_actions``; the values are None without a value network."""
         if self.use_value_net:
             return super().evaluate_actions(obs, actions, lstm_states, episode_starts)
@@ -260,7 +269,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
     def predict_values(self, obs: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor) -> th.Tensor:  # type: ignore[override]
         if not self.use_value_net:
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
-        return super().predict_values(obs, lstm_states, episode_starts)
+        return super().predict_values(obs, lstm_states, episode_starts)  # type: ignore[arg-type]  # sb3-contrib 2.9 types the pair as tuple[Tensor, Tensor]
 
     def _predict(  # type: ignore[override]
         self, observation: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor, deterministic: bool = False

@@ -145,11 +145,13 @@ class SequenceBufferMixin:
         )
 
 
-class SequenceEpisodicRolloutBuffer(SequenceBufferMixin, EpisodicRolloutBuffer):
+# the sequence buffers' get yields whole episodes (SequenceSamples) where the base class yields steps: only a
+# recurrent policy, which reads episodes, is given them
+class SequenceEpisodicRolloutBuffer(SequenceBufferMixin, EpisodicRolloutBuffer):  # type: ignore[misc]
     """:class:`~sb3_reinforce.buffers.EpisodicRolloutBuffer` yielding whole episodes."""
 
 
-class SequenceGroupedEpisodicRolloutBuffer(SequenceBufferMixin, GroupedEpisodicRolloutBuffer):
+class SequenceGroupedEpisodicRolloutBuffer(SequenceBufferMixin, GroupedEpisodicRolloutBuffer):  # type: ignore[misc]
     """:class:`~sb3_reinforce.groups.GroupedEpisodicRolloutBuffer` yielding whole episodes."""
 
 

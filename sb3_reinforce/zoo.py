@@ -60,7 +60,7 @@ ALGO_NAME = "reinforce"
 #: RecurrentREINFORCE's name in the zoo (as RecurrentPPO's is ``ppo_lstm``)
 LSTM_ALGO_NAME = "reinforce_lstm"
 #: The algorithms this package adds to rl-zoo3
-ALGORITHMS = {ALGO_NAME: REINFORCE, LSTM_ALGO_NAME: RecurrentREINFORCE}
+ALGORITHMS: dict[str, type[REINFORCE]] = {ALGO_NAME: REINFORCE, LSTM_ALGO_NAME: RecurrentREINFORCE}
 
 
 def _find_hyperparams_path(algo: str) -> Path:
