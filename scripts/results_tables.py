@@ -327,7 +327,7 @@ def groups_page(root: Path, plots: Path) -> str:
 def headline(root: Path) -> str:
     """
     The README's table: the deterministic evaluation of the final models of every benchmark of :data:`HEADLINE`,
-    one column per algorithm, the best mean in bold.
+    one column per algorithm, the best mean in bold (every one of them, when they tie).
     """
     algos = HEADLINE[0].algos
     lines = [
@@ -338,9 +338,10 @@ def headline(root: Path) -> str:
         records, _ = load_benchmark(bench, root)
         for env_id, steps in bench.budgets.items():
             means = [[float(np.mean(records[(env_id, algo, seed)]["eval_rewards"])) for seed in bench.seeds] for algo in algos]
-            cells = [_mean_std(values) for values in means]
-            best = int(np.argmax([np.mean(values) for values in means]))
-            cells[best] = f"**{cells[best]}**"
+            best = max(float(np.mean(values)) for values in means)
+            cells = [
+                f"**{_mean_std(values)}**" if np.isclose(np.mean(values), best) else _mean_std(values) for values in means
+            ]
             budget = f"{steps:,}" if steps > 0 else "each preset's"
             lines.append(f"| {env_id} | {budget} | {len(bench.seeds)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
