@@ -13,7 +13,7 @@ from stable_baselines3.common.distributions import (
     Distribution,
 )
 from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
-from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
+from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, MlpExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from sb3_reinforce.masking import build_masked_head, masked_distribution
@@ -99,6 +99,14 @@ class REINFORCEPolicy(ActorCriticPolicy):
             self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
         if self.use_action_masks:
             build_masked_head(self, lr_schedule, self.mlp_extractor.latent_dim_pi)
+        # A flat Box observation through one FlattenExtractor: SB3's preprocessing is ``obs.float()`` and the
+        # extractor is the identity on (batch, obs_dim), so a rollout step can skip both calls
+        self._features_are_observations = (
+            self.share_features_extractor
+            and type(self.features_extractor) is FlattenExtractor
+            and isinstance(self.observation_space, spaces.Box)
+            and len(self.observation_space.shape) == 1
+        )
 
     def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor | None, th.Tensor]:  # type: ignore[override]
         """
@@ -134,7 +142,8 @@ class REINFORCEPolicy(ActorCriticPolicy):
 
     def _latent_pi_and_values(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor | None]:
         """The policy's latent features and V(s) (None without a value network), from one pass of the extractors."""
-        features = self.extract_features(obs)  # type: ignore[arg-type]
+        # obs: a tensor, or a dict of them for a Dict space (which never takes the shortcut)
+        features = obs.float() if self._features_are_observations else self.extract_features(obs)  # type: ignore[union-attr, arg-type]
         if not self.share_features_extractor:
             pi_features, vf_features = features
             return self.mlp_extractor.forward_actor(pi_features), self.value_net(

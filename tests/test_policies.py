@@ -92,3 +92,37 @@ def test_sample_actions_draws_what_the_distribution_draws_for_bits():
         expected, _, _ = model.policy.forward(obs)
     assert actions.shape == (64, 3)
     assert th.equal(actions, expected)
+
+
+class _ScaledFlatten(th.nn.Module):
+    """A features extractor that is not the identity: the rollout must run it."""
+
+    def __init__(self, observation_space, features_dim: int = 4):
+        super().__init__()
+        self.features_dim = features_dim
+
+    def forward(self, obs):
+        return 3.0 * obs.flatten(1)
+
+
+@pytest.mark.parametrize(
+    "env_id, policy_kwargs, skips_extractor",
+    [
+        ("CartPole-v1", {}, True),  # a flat Box through SB3's FlattenExtractor: the identity after obs.float()
+        ("FrozenLake-v1", {}, False),  # a Discrete observation is one-hot encoded by SB3's preprocessing
+        ("CartPole-v1", dict(features_extractor_class=_ScaledFlatten), False),
+    ],
+)
+def test_rollout_latent_is_the_extractors_latent(env_id, policy_kwargs, skips_extractor):
+    """The rollout's shortcut past the features extractor is taken only where the extractor is the identity."""
+    from stable_baselines3.common.policies import BaseModel
+
+    model = REINFORCE("MlpPolicy", env_id, policy_kwargs=policy_kwargs, seed=0)
+    policy = model.policy
+    assert policy._features_are_observations is skips_extractor
+    obs = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(8)]))
+    with th.no_grad():
+        latent, _ = policy._latent_pi_and_values(obs)
+        features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
+        expected = policy.mlp_extractor.forward_actor(features)
+    assert th.equal(latent, expected)
