@@ -8,6 +8,7 @@ python -m sb3_reinforce --env Acrobot-v1 --timesteps 300000 --seed 1 --save-path
 import argparse
 import json
 
+import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> float:
         f"Evaluation on {args.env} ({args.eval_episodes} episodes, deterministic): "
         f"mean return {mean_return:.1f} +/- {std_return:.1f}"
     )
-    return float(mean_return)  # type: ignore[arg-type]  # a float unless return_episode_rewards=True
+    return float(np.mean(mean_return))  # a float already (a list only with return_episode_rewards=True)
 
 
 if __name__ == "__main__":

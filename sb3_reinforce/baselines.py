@@ -13,7 +13,7 @@ import torch as th
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import update_learning_rate
 
-from sb3_reinforce.policies import REINFORCEPolicy
+from sb3_reinforce.policies import REINFORCEPolicy, new_optimizer
 from sb3_reinforce.returns import group_leave_one_out_baseline, group_std, leave_one_out_baseline
 from sb3_reinforce.type_aliases import EpisodicRolloutBufferSamples, RolloutBatches
 
@@ -161,9 +161,7 @@ class ValueBaseline(Baseline):
         self.last_fit_loss = float("nan")
 
     def setup(self, policy: REINFORCEPolicy, episodes_per_update: int, vf_learning_rate: float) -> None:
-        self.optimizer = policy.optimizer_class(  # type: ignore[call-arg]
-            policy.value_parameters(), lr=vf_learning_rate, **policy.optimizer_kwargs
-        )
+        self.optimizer = new_optimizer(policy, policy.value_parameters(), vf_learning_rate)
 
     def advantages(
         self,

@@ -109,7 +109,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
     def _store_observations(self, obs: np.ndarray | dict[str, np.ndarray]) -> None:
         if isinstance(self.observations, dict):
             for key, array in self.observations.items():
-                array[self.pos] = np.asarray(obs[key]).reshape((self.n_envs, *array.shape[2:]))  # type: ignore[call-overload]
+                array[self.pos] = np.asarray(obs[key]).reshape((self.n_envs, *array.shape[2:]))
         else:
             self.observations[self.pos] = np.asarray(obs).reshape((self.n_envs, *self.observations.shape[2:]))
 
@@ -265,7 +265,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         """Book-keeping of the step being added at ``pos``; returns where it ends a whole episode, (n_envs,)."""
         return episode_end
 
-    def compute_returns_and_advantage(  # type: ignore[override]
+    def compute_returns_and_advantage(
         self,
         episodes_per_env: int,
         reward_to_go: bool = True,
@@ -335,9 +335,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
     def n_episodes(self) -> int:
         return len(self.episode_lengths)
 
-    def get(  # type: ignore[override]
-        self, batch_size: int | None = None, shuffle: bool = False
-    ) -> Generator[EpisodicRolloutBufferSamples, None, None]:
+    def get(self, batch_size: int | None = None, shuffle: bool = False) -> Generator[EpisodicRolloutBufferSamples, None, None]:
         """
         Iterate over the used steps in chunks of ``batch_size`` (all at once when None), in a fixed order:
         REINFORCE makes one gradient step over the whole batch, so the chunks only bound memory. With
@@ -354,7 +352,7 @@ class EpisodicRolloutBuffer(BaseBuffer):
         for start in range(0, len(indices), batch_size):
             yield self._get_samples(indices[start : start + batch_size])
 
-    def _get_samples(  # type: ignore[override]
+    def _get_samples(  # type: ignore[override]  # the episodic samples
         self, batch_inds: np.ndarray, env=None
     ) -> EpisodicRolloutBufferSamples:
         steps, envs = np.divmod(batch_inds, self.n_envs)

@@ -445,7 +445,7 @@ class _ValueFunction(nn.Module):
         )
 
     def forward(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
-        features = self.policy[0].extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
+        features = self.policy[0].extract_features(obs, self.features_extractor)
         return self.head(features).flatten()
 
 
@@ -473,9 +473,12 @@ def _fit_value_function(model: REINFORCE, batches: list[_Batch], steps: int, min
 
 
 def _cat_obs(observations: list[th.Tensor | dict[str, th.Tensor]]) -> th.Tensor | dict[str, th.Tensor]:
-    if isinstance(observations[0], dict):
-        return {key: th.cat([obs[key] for obs in observations]) for key in observations[0]}  # type: ignore[index]
-    return th.cat(observations)  # type: ignore[arg-type]
+    # every item is of the first one's kind: the observations of one model
+    first = observations[0]
+    if isinstance(first, dict):
+        dicts = [obs for obs in observations if isinstance(obs, dict)]
+        return {key: th.cat([obs[key] for obs in dicts]) for key in first}
+    return th.cat([obs for obs in observations if isinstance(obs, th.Tensor)])
 
 
 def _index_obs(observations: th.Tensor | dict[str, th.Tensor], indices: th.Tensor) -> th.Tensor | dict[str, th.Tensor]:

@@ -62,7 +62,7 @@ def reset_all_envs(env: VecEnv, seeds: list[int | None] | None = None) -> Any:
         # EpisodicLifeEnv.reset() in the middle of a life only takes a no-op step: make it a real reset
         env.env_method("set_wrapper_attr", "was_real_done", True, indices=life_episodes)
     if seeds is not None:
-        env.unwrapped._seeds = list(seeds)  # type: ignore[attr-defined]
+        env.unwrapped._seeds = list(seeds)
     return env.reset()
 
 

@@ -18,7 +18,6 @@ from gymnasium import spaces
 from sb3_contrib.common.maskable.distributions import MaskableDistribution, make_masked_proba_distribution
 from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.vec_env import VecEnv
 
 #: A function of the env giving the masks of every env's actions for the next step, or None without masking
@@ -49,17 +48,16 @@ def mask_source(env: VecEnv | None) -> MaskSource:
     return get_action_masks if env is not None and is_masking_supported(env) else no_masks
 
 
-def build_masked_head(policy: ActorCriticPolicy, lr_schedule: Schedule, latent_dim: int) -> None:
+def build_masked_head(policy: ActorCriticPolicy, latent_dim: int) -> None:
     """
     Give ``policy`` sb3-contrib's maskable distribution and its action head in place of SB3's (MultiBinary: two
-    logits per bit), initialised as SB3 initialises its own, and an optimizer over the new parameters. Called at the
-    end of the policy's ``_build``.
+    logits per bit), initialised as SB3 initialises its own. Called at the end of the policy's ``_build``, which then
+    builds its optimizer again over the new parameters.
     """
-    policy.action_dist = make_masked_proba_distribution(policy.action_space)  # type: ignore[assignment]
-    policy.action_net = policy.action_dist.proba_distribution_net(latent_dim=latent_dim)  # type: ignore[attr-defined]
+    policy.action_dist = make_masked_proba_distribution(policy.action_space)
+    policy.action_net = policy.action_dist.proba_distribution_net(latent_dim=latent_dim)
     if policy.ortho_init:
         policy.action_net.apply(partial(policy.init_weights, gain=0.01))
-    policy.optimizer = policy.optimizer_class(policy.parameters(), lr=lr_schedule(1), **policy.optimizer_kwargs)  # type: ignore[call-arg]
 
 
 def masked_distribution(policy: ActorCriticPolicy, latent_pi: th.Tensor, action_masks: Any) -> MaskableDistribution | None:

@@ -1,6 +1,7 @@
 """Policies for REINFORCE: SB3's actor-critic policies whose value network exists only when it is used."""
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from stable_baselines3.common.distributions import (
     DiagGaussianDistribution,
     Distribution,
 )
-from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
+from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel, BasePolicy
 from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, MlpExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
@@ -33,6 +34,18 @@ class without_distribution_validation:
 
     def __exit__(self, *exc_info: object) -> None:
         th.distributions.Distribution.set_default_validate_args(self.previous)
+
+
+def new_optimizer(policy: BasePolicy, params: Iterable[th.nn.Parameter], learning_rate: float) -> th.optim.Optimizer:
+    """
+    ``policy.optimizer_class`` over ``params``, with the policy's ``optimizer_kwargs``, as SB3's ``_build`` makes it.
+
+    :param policy: The policy whose optimizer class and arguments are used
+    :param params: The parameters to optimise
+    :param learning_rate: The initial learning rate
+    """
+    # SB3 types optimizer_class as type[Optimizer], whose constructor has no ``lr``: every optimizer torch has does
+    return policy.optimizer_class(params, lr=learning_rate, **policy.optimizer_kwargs)  # type: ignore[call-arg]
 
 
 class REINFORCEPolicy(ActorCriticPolicy):
@@ -94,11 +107,13 @@ class REINFORCEPolicy(ActorCriticPolicy):
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
         if not self.use_value_net:
-            # drop the value head SB3 always builds, and rebuild the optimizer without its parameters
-            self.value_net = None  # type: ignore[assignment]
-            self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+            # drop the value head SB3 always builds
+            self.value_net = None  # type: ignore[assignment]  # SB3 types it a module: here there is none
         if self.use_action_masks:
-            build_masked_head(self, lr_schedule, self.mlp_extractor.latent_dim_pi)
+            build_masked_head(self, self.mlp_extractor.latent_dim_pi)
+        if self.use_action_masks or not self.use_value_net:
+            # SB3's optimizer holds the parameters of the heads replaced or dropped: one over the policy's own
+            self.optimizer = new_optimizer(self, self.parameters(), lr_schedule(1))
         # A flat Box observation through one FlattenExtractor: SB3's preprocessing is ``obs.float()`` and the
         # extractor is the identity on (batch, obs_dim), so a rollout step can skip both calls
         self._features_are_observations = (
@@ -108,7 +123,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
             and len(self.observation_space.shape) == 1
         )
 
-    def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor | None, th.Tensor]:  # type: ignore[override]
+    def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor | None, th.Tensor]:  # type: ignore[override]  # values None
         """
         :param obs: Observation
         :param deterministic: Whether to sample or use deterministic actions
@@ -119,7 +134,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
         distribution = self.get_distribution(obs)
         actions = distribution.get_actions(deterministic=deterministic)
         log_prob = distribution.log_prob(actions)
-        return actions.reshape((-1, *self.action_space.shape)), None, log_prob  # type: ignore[misc]
+        return actions.reshape((-1, *(self.action_space.shape or ()))), None, log_prob
 
     def sample_actions(self, obs: PyTorchObs, action_masks: Any = None) -> tuple[th.Tensor, th.Tensor | None]:
         """
@@ -138,21 +153,21 @@ class REINFORCEPolicy(ActorCriticPolicy):
         """
         latent_pi, values = self._latent_pi_and_values(obs)
         actions = self._sample_from_latent(latent_pi, action_masks)
-        return actions.reshape((-1, *self.action_space.shape)), values  # type: ignore[misc]
+        return actions.reshape((-1, *(self.action_space.shape or ()))), values
 
     def _latent_pi_and_values(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor | None]:
         """The policy's latent features and V(s) (None without a value network), from one pass of the extractors."""
         # obs: a tensor, or a dict of them for a Dict space (which never takes the shortcut)
-        features = obs.float() if self._features_are_observations else self.extract_features(obs)  # type: ignore[union-attr, arg-type]
+        features = obs.float() if self._features_are_observations else self.extract_features(obs)  # type: ignore[union-attr]  # no dict here
         if not self.share_features_extractor:
             pi_features, vf_features = features
             return self.mlp_extractor.forward_actor(pi_features), self.value_net(
                 self.mlp_extractor.forward_critic(vf_features)
             )
-        latent_pi = self.mlp_extractor.forward_actor(features)  # type: ignore[arg-type]
+        latent_pi = self.mlp_extractor.forward_actor(features)  # type: ignore[arg-type]  # one extractor: a tensor
         if not self.use_value_net:
             return latent_pi, None
-        return latent_pi, self.value_net(self.mlp_extractor.forward_critic(features))  # type: ignore[arg-type]
+        return latent_pi, self.value_net(self.mlp_extractor.forward_critic(features))  # type: ignore[arg-type]  # as above
 
     def _sample_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> th.Tensor:
         """Actions sampled from the distribution the policy's latent features parametrise."""
@@ -173,7 +188,7 @@ class REINFORCEPolicy(ActorCriticPolicy):
         with without_distribution_validation():
             return self._get_action_dist_from_latent(latent_pi).get_actions()
 
-    def evaluate_actions(  # type: ignore[override]
+    def evaluate_actions(  # type: ignore[override]  # the masks; values None without a value network
         self, obs: PyTorchObs, actions: th.Tensor, action_masks: Any = None
     ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
         """
@@ -210,17 +225,17 @@ class REINFORCEPolicy(ActorCriticPolicy):
         :param action_masks: Masks of the valid actions (a maskable policy only)
         :return: the action distribution
         """
-        features = BaseModel.extract_features(self, obs, self.pi_features_extractor)  # type: ignore[arg-type]
+        features = BaseModel.extract_features(self, obs, self.pi_features_extractor)
         return self._get_action_dist_from_latent(self.mlp_extractor.forward_actor(features), action_masks)
 
-    def _get_action_dist_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> Distribution:  # type: ignore[override]
+    def _get_action_dist_from_latent(self, latent_pi: th.Tensor, action_masks: Any = None) -> Distribution:
         """SB3's action distribution of the latent features, or the maskable one with the masks applied."""
         return masked_distribution(self, latent_pi, action_masks) or super()._get_action_dist_from_latent(latent_pi)
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False, action_masks: Any = None) -> th.Tensor:
         return self.get_distribution(observation, action_masks).get_actions(deterministic=deterministic)
 
-    def predict(  # type: ignore[override]
+    def predict(
         self,
         observation: np.ndarray | dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,

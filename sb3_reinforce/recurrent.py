@@ -49,12 +49,12 @@ class RecurrentREINFORCE(REINFORCE):
         and the separate value fit's ``vf_batch_size`` does too (its minibatches are whole episodes)
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {  # type: ignore[assignment]
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         "MlpLstmPolicy": MlpLstmPolicy,
         "CnnLstmPolicy": CnnLstmPolicy,
         "MultiInputLstmPolicy": MultiInputLstmPolicy,
     }
-    policy: RecurrentREINFORCEPolicy  # type: ignore[assignment]
+    policy: RecurrentREINFORCEPolicy  # type: ignore[assignment]  # not a REINFORCEPolicy: an LSTM one
     _policy_base = RecurrentREINFORCEPolicy
 
     def __init__(
@@ -76,7 +76,7 @@ class RecurrentREINFORCE(REINFORCE):
                 "bootstrap_truncated=True is not supported by RecurrentREINFORCE: the value of the final observation "
                 "needs the critic's hidden state at that step"
             )
-        super().__init__(policy, env, carry_episodes=False, _init_setup_model=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(policy, env, carry_episodes=False, _init_setup_model=False, **kwargs)  # type: ignore[arg-type]  # an LSTM policy
         # the LSTM states after every env's last step (set up with the policy)
         self._last_lstm_states: RNNStates | None = None
         if _init_setup_model:
@@ -94,18 +94,20 @@ class RecurrentREINFORCE(REINFORCE):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_last_lstm_states"]
 
-    def _sample(self, action_masks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
-        """The actions of every env at ``_last_obs``, the LSTM states reset where an episode starts."""
+    def _sample(
+        self, obs: np.ndarray | dict[str, np.ndarray], action_masks: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
+        """The actions of every env at ``obs`` (``_last_obs``), the LSTM states reset where an episode starts."""
         assert self._last_lstm_states is not None
         episode_starts = th.as_tensor(self._last_episode_starts, dtype=th.float32, device=self.device)
-        obs = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+        obs_tensor = obs_as_tensor(obs, self.device)
         with th.no_grad(), without_distribution_validation():
             actions, values, self._last_lstm_states = self.policy.sample_actions(
-                obs, action_masks, self._last_lstm_states, episode_starts
+                obs_tensor, action_masks, self._last_lstm_states, episode_starts
             )
         return (*stored_and_env_actions(self.policy, actions), values)
 
-    def predict(  # type: ignore[override]
+    def predict(
         self,
         observation: np.ndarray | dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,
@@ -126,7 +128,7 @@ class RecurrentREINFORCE(REINFORCE):
         """
         return self.policy.predict(observation, state, episode_start, deterministic, action_masks=action_masks)
 
-    def learn(  # type: ignore[override]
+    def learn(
         self: SelfRecurrentREINFORCE,
         total_timesteps: int = 100_000,
         callback: MaybeCallback = None,

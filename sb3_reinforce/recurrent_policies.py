@@ -17,7 +17,7 @@ from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from sb3_reinforce.masking import build_masked_head, masked_distribution
-from sb3_reinforce.policies import mlp_extractor
+from sb3_reinforce.policies import mlp_extractor, new_optimizer
 from sb3_reinforce.sequences import SequenceSamples
 
 LSTMStates = tuple[th.Tensor, ...]  # (hidden, cell), as sb3-contrib's RNNStates holds them
@@ -72,8 +72,8 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         if not use_value_net:
             # drop the critic sb3-contrib always builds, and rebuild the optimizer without its parameters
             self.critic = None
-            self.value_net = None  # type: ignore[assignment]
-            self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+            self.value_net = None  # type: ignore[assignment]  # sb3-contrib types it a module: here there is none
+            self.optimizer = new_optimizer(self, self.parameters(), lr_schedule(1))
 
     def _build(self, lr_schedule: Schedule) -> None:
         # the LSTM is built from features_dim, which torch wants as a Python int (a flattened MultiDiscrete
@@ -81,7 +81,8 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         self.features_dim = int(self.features_dim)
         super()._build(lr_schedule)
         if self.use_action_masks:
-            build_masked_head(self, lr_schedule, self.mlp_extractor.latent_dim_pi)
+            build_masked_head(self, self.mlp_extractor.latent_dim_pi)
+            self.optimizer = new_optimizer(self, self.parameters(), lr_schedule(1))
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -114,8 +115,8 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
 
     def _features(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
         """The actor's and the critic's features (the same tensor when the extractor is shared)."""
-        features = self.extract_features(obs)  # type: ignore[arg-type]
-        return (features, features) if self.share_features_extractor else features  # type: ignore[return-value]
+        features = self.extract_features(obs)
+        return (features, features) if self.share_features_extractor else features  # type: ignore[return-value]  # a pair when not shared
 
     def _run_lstm(
         self, features: th.Tensor, states: LSTMStates, episode_starts: th.Tensor, lstm: th.nn.LSTM
@@ -170,7 +171,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         values = None if latent_vf is None else self.value_net(self.mlp_extractor.forward_critic(latent_vf))
         return self._distribution(self.mlp_extractor.forward_actor(latent_pi), action_masks), values, states
 
-    def sample_actions(  # type: ignore[override]
+    def sample_actions(
         self, obs: PyTorchObs, action_masks: Any, lstm_states: RNNStates, episode_starts: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor | None, RNNStates]:
         """
@@ -183,15 +184,15 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         :return: the sampled actions, V(s) (None without a value network) and the new states
         """
         distribution, values, states = self._step(obs, lstm_states, episode_starts, action_masks)
-        return distribution.get_actions().reshape((-1, *self.action_space.shape)), values, states  # type: ignore[misc]
+        return distribution.get_actions().reshape((-1, *(self.action_space.shape or ()))), values, states
 
-    def forward(  # type: ignore[override]
+    def forward(  # type: ignore[override]  # sb3-contrib's signature; values None without a value network
         self, obs: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor, deterministic: bool = False
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor, RNNStates]:
         """sb3-contrib's ``forward``: actions, values (None without a value network), log-probabilities, states."""
         distribution, values, states = self._step(obs, lstm_states, episode_starts)
         actions = distribution.get_actions(deterministic=deterministic)
-        return actions.reshape((-1, *self.action_space.shape)), values, distribution.log_prob(actions), states  # type: ignore[misc]
+        return actions.reshape((-1, *(self.action_space.shape or ()))), values, distribution.log_prob(actions), states
 
     def _sequence_states(self, samples: SequenceSamples) -> tuple[RNNStates, th.Tensor]:
         """
@@ -215,7 +216,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         if with_values:
             pi_features, vf_features = self._features(samples.observations)
         else:
-            pi_features = vf_features = BaseModel.extract_features(self, samples.observations, self.pi_features_extractor)  # type: ignore[arg-type]
+            pi_features = vf_features = BaseModel.extract_features(self, samples.observations, self.pi_features_extractor)
         latent_pi, latent_vf, _ = self._latents(pi_features, vf_features, *self._sequence_states(samples), with_values)
         own_steps = samples.padding_mask
         distribution = self._distribution(self.mlp_extractor.forward_actor(latent_pi[own_steps]), samples.action_masks)
@@ -231,7 +232,7 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         if not self.use_value_net:
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
         with th.set_grad_enabled(th.is_grad_enabled() and not self.share_features_extractor):
-            features = BaseModel.extract_features(self, samples.observations, self.vf_features_extractor)  # type: ignore[arg-type]
+            features = BaseModel.extract_features(self, samples.observations, self.vf_features_extractor)
         states, episode_starts = self._sequence_states(samples)
         latent_pi = None
         if self.shared_lstm:
@@ -249,15 +250,15 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
             modules.append(self.vf_features_extractor)
         return [param for module in modules if module is not None for param in module.parameters()]
 
-    def get_distribution(  # type: ignore[override]
+    def get_distribution(  # type: ignore[override]  # sb3-contrib's signature, with the masks
         self, obs: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor, action_masks: Any = None
     ) -> tuple[Distribution, LSTMStates]:
         """sb3-contrib's ``get_distribution``, with the masks of the valid actions (a maskable policy only)."""
-        features = BaseModel.extract_features(self, obs, self.pi_features_extractor)  # type: ignore[arg-type]
+        features = BaseModel.extract_features(self, obs, self.pi_features_extractor)
         latent_pi, lstm_states = self._run_lstm(features, lstm_states, episode_starts, self.lstm_actor)
         return self._distribution(self.mlp_extractor.forward_actor(latent_pi), action_masks), lstm_states
 
-    def evaluate_actions(  # type: ignore[override]
+    def evaluate_actions(  # type: ignore[override]  # values None without a value network
         self, obs: th.Tensor, actions: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor
     ) -> tuple[th.Tensor | None, th.Tensor, th.Tensor | None]:
         """sb3-contrib's ``evaluate_actions``; the values are None without a value network."""
@@ -266,18 +267,18 @@ class RecurrentREINFORCEPolicy(RecurrentActorCriticPolicy):
         distribution, _ = self.get_distribution(obs, lstm_states.pi, episode_starts)
         return None, distribution.log_prob(actions), distribution.entropy()
 
-    def predict_values(self, obs: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor) -> th.Tensor:  # type: ignore[override]
+    def predict_values(self, obs: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor) -> th.Tensor:  # type: ignore[override]  # sb3-contrib's
         if not self.use_value_net:
             raise RuntimeError("This policy has no value network: it was built with use_value_net=False.")
         return super().predict_values(obs, lstm_states, episode_starts)  # type: ignore[arg-type]  # sb3-contrib 2.9 types the pair as tuple[Tensor, Tensor]
 
-    def _predict(  # type: ignore[override]
+    def _predict(  # type: ignore[override]  # sb3-contrib's signature
         self, observation: th.Tensor, lstm_states: LSTMStates, episode_starts: th.Tensor, deterministic: bool = False
     ) -> tuple[th.Tensor, LSTMStates]:
         distribution, lstm_states = self.get_distribution(observation, lstm_states, episode_starts, self._predict_masks)
         return distribution.get_actions(deterministic=deterministic), lstm_states
 
-    def predict(  # type: ignore[override]
+    def predict(
         self,
         observation: np.ndarray | dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,

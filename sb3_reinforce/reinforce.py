@@ -134,7 +134,7 @@ class REINFORCE(OnPolicyAlgorithm):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: REINFORCEPolicy
-    rollout_buffer: EpisodicRolloutBuffer  # type: ignore[assignment]
+    rollout_buffer: EpisodicRolloutBuffer  # type: ignore[assignment]  # not an SB3 RolloutBuffer
     #: The class every policy of the algorithm derives from
     _policy_base: ClassVar[type[BasePolicy]] = REINFORCEPolicy
 
@@ -232,7 +232,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 f"({', '.join(self.policy_aliases)}), got {self.policy_class}"
             )
         # the variants of the algorithm, chosen once: the buffer (grouped, carrying episodes or not) and the baseline
-        self.rollout_buffer_class, self.rollout_buffer_kwargs = self._rollout_buffer_choice()  # type: ignore[assignment]
+        self.rollout_buffer_class, self.rollout_buffer_kwargs = self._rollout_buffer_choice()  # type: ignore[assignment]  # as above
         self._baseline: Baseline = make_baseline(
             self.baseline, self.value_fit, self.group_size, self.group_std_scaling, self.vf_n_epochs, self.vf_batch_size
         )
@@ -299,7 +299,7 @@ class REINFORCE(OnPolicyAlgorithm):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_baseline", "_action_masks"]
 
-    def predict(  # type: ignore[override]
+    def predict(
         self,
         observation: np.ndarray | dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,
@@ -319,7 +319,7 @@ class REINFORCE(OnPolicyAlgorithm):
         """Number of whole episodes each env plays per rollout."""
         return math.ceil(self.n_episodes / self.n_envs)
 
-    def collect_rollouts(  # type: ignore[override]
+    def collect_rollouts(  # type: ignore[override]  # the episodic buffer
         self,
         env: VecEnv,
         callback: BaseCallback,
@@ -365,8 +365,10 @@ class REINFORCE(OnPolicyAlgorithm):
                 # Sample a new noise matrix
                 self.policy.reset_noise(env.num_envs)
             n_steps += 1
+            obs = self._last_obs
+            assert obs is not None  # set by _setup_learn and by every reset
             action_masks = self._action_masks(env)
-            actions, clipped_actions, values = self._sample(action_masks)
+            actions, clipped_actions, values = self._sample(obs, action_masks)
             new_obs, rewards, dones, infos = env.step(clipped_actions)
             self.num_timesteps += env.num_envs
             self._raise_dropping_rollout(
@@ -382,8 +384,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
             if self.bootstrap_truncated:
                 rewards = bootstrap_truncated_rewards(self.policy, rewards, dones, infos, self.gamma)
-            rollout_buffer.add(self._last_obs, actions, rewards, dones, values, infos, action_masks)  # type: ignore[arg-type]
-            self._last_obs = new_obs  # type: ignore[assignment]
+            rollout_buffer.add(obs, actions, rewards, dones, values, infos, action_masks)
+            self._last_obs = new_obs  # type: ignore[assignment]  # SB3 types a VecEnv's observations with tuples too
             self._last_episode_starts = dones
             if dones.any():
                 episode_starts_at[dones] = n_steps
@@ -404,14 +406,17 @@ class REINFORCE(OnPolicyAlgorithm):
         callback.on_rollout_end()
         return True
 
-    def _sample(self, action_masks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
+    def _sample(
+        self, obs: np.ndarray | dict[str, np.ndarray], action_masks: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, th.Tensor | None]:
         """
-        The actions of every env at ``_last_obs``, without gradient (see :func:`~sb3_reinforce.sampling.sample_actions`,
-        whose steps this runs without its layers of calls: it runs every step).
+        The actions of every env at ``obs`` (``_last_obs``), without gradient (see
+        :func:`~sb3_reinforce.sampling.sample_actions`, whose steps this runs without its layers of calls: it runs
+        every step).
         """
         with th.no_grad():
             # the model's device, not the policy's property, which walks the parameters
-            obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+            obs_tensor = obs_as_tensor(obs, self.device)
             action_tensor, values = self.policy.sample_actions(obs_tensor, action_masks)
         return (*stored_and_env_actions(self.policy, action_tensor), values)
 

@@ -38,7 +38,7 @@ def sample_actions(
         clipped to them) and V(obs), shape (n_envs, 1), or None without a value network
     """
     with th.no_grad():
-        obs_tensor = obs_as_tensor(obs, policy.device if device is None else device)  # type: ignore[arg-type]
+        obs_tensor = obs_as_tensor(obs, policy.device if device is None else device)
         action_tensor, values = policy.sample_actions(obs_tensor, action_masks)
     return (*stored_and_env_actions(policy, action_tensor), values)
 
@@ -114,7 +114,7 @@ def bootstrap_truncated_rewards(
         if done and infos[idx].get("TimeLimit.truncated", False) and infos[idx].get("terminal_observation") is not None:
             terminal_obs = policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
             with th.no_grad():
-                terminal_value = policy.predict_values(terminal_obs)[0]  # type: ignore[arg-type]
+                terminal_value = policy.predict_values(terminal_obs)[0]
             rewards[idx] += gamma * terminal_value.item()
     return rewards
 
@@ -173,11 +173,11 @@ def play_episodes(
                 if policy.use_sde and sde_sample_freq > 0 and n_steps > 0 and n_steps % sde_sample_freq == 0:
                     policy.reset_noise(env.num_envs)
                 n_steps += 1
-                actions, env_actions, values = sample_actions(policy, obs, device=device)  # type: ignore[arg-type]
+                actions, env_actions, values = sample_actions(policy, obs, device=device)
                 new_obs, rewards, dones, infos = env.step(env_actions)
                 if gamma_bootstrap is not None:
                     rewards = bootstrap_truncated_rewards(policy, rewards, dones, infos, gamma_bootstrap)
-                buffer.add(obs, actions, rewards, dones, values, infos)  # type: ignore[arg-type]
+                buffer.add(obs, actions, rewards, dones, values, infos)
                 obs = new_obs
                 seeds = buffer.reset_request()  # the next wave of a grouped rollout
                 if seeds is not None:

@@ -113,45 +113,37 @@ class SequenceSamples(NamedTuple):
     n_seq: int  # number of episodes in the chunk
 
 
-class SequenceBufferMixin:
+class SequenceEpisodicRolloutBuffer(EpisodicRolloutBuffer):
     """
-    Gives an :class:`~sb3_reinforce.buffers.EpisodicRolloutBuffer` a ``get`` that yields whole episodes
+    :class:`~sb3_reinforce.buffers.EpisodicRolloutBuffer` whose ``get`` yields whole episodes
     (:class:`SequenceSamples`) instead of steps. In the update's fixed order the episodes are sorted by length,
     so that the episodes of a chunk need little padding; with ``shuffle`` (the value fit's minibatches) their
-    order is random.
+    order is random. Only a recurrent policy, which reads episodes, is given them.
     """
 
-    def get(  # type: ignore[override]
+    def get(  # type: ignore[override]  # whole episodes where the base class yields steps
         self, batch_size: int | None = None, shuffle: bool = False
     ) -> Generator[SequenceSamples, None, None]:
         """
         :param batch_size: Padded steps per chunk (at least one episode per chunk), or None for one chunk
         :param shuffle: Random order of the episodes (drawn from torch's global generator), else by length
         """
-        buffer: EpisodicRolloutBuffer = self  # type: ignore[assignment]
-        segments = episode_segments(buffer.episode_ends[: buffer.pos], buffer.used)
+        segments = episode_segments(self.episode_ends[: self.pos], self.used)
         order = th.randperm(len(segments.lengths)).numpy() if shuffle else np.argsort(segments.lengths, kind="stable")
         starts, envs, lengths = (array[order] for array in segments)
         for chunk in chunks_of_episodes(lengths, batch_size):
             yield self._sequence_samples(sequence_layout(starts[chunk], envs[chunk], lengths[chunk]))
 
     def _sequence_samples(self, layout: SequenceLayout) -> SequenceSamples:
-        buffer: EpisodicRolloutBuffer = self  # type: ignore[assignment]
         return SequenceSamples(
-            buffer._observation_batch(layout.steps.ravel(), layout.envs.ravel()),
-            *buffer._step_data(layout.steps[layout.padding_mask], layout.envs[layout.padding_mask]),
-            th.as_tensor(layout.padding_mask.ravel(), device=buffer.device),
+            self._observation_batch(layout.steps.ravel(), layout.envs.ravel()),
+            *self._step_data(layout.steps[layout.padding_mask], layout.envs[layout.padding_mask]),
+            th.as_tensor(layout.padding_mask.ravel(), device=self.device),
             len(layout.steps),
         )
 
 
-# the sequence buffers' get yields whole episodes (SequenceSamples) where the base class yields steps: only a
-# recurrent policy, which reads episodes, is given them
-class SequenceEpisodicRolloutBuffer(SequenceBufferMixin, EpisodicRolloutBuffer):  # type: ignore[misc]
-    """:class:`~sb3_reinforce.buffers.EpisodicRolloutBuffer` yielding whole episodes."""
-
-
-class SequenceGroupedEpisodicRolloutBuffer(SequenceBufferMixin, GroupedEpisodicRolloutBuffer):  # type: ignore[misc]
+class SequenceGroupedEpisodicRolloutBuffer(SequenceEpisodicRolloutBuffer, GroupedEpisodicRolloutBuffer):
     """:class:`~sb3_reinforce.groups.GroupedEpisodicRolloutBuffer` yielding whole episodes."""
 
 

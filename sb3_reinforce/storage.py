@@ -152,7 +152,7 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         while True:
             if self._given_up.is_set():
                 if quiet:
-                    return None  # type: ignore[return-value]
+                    return None  # type: ignore[return-value]  # quiet: the caller discards the result
                 raise StorageUnavailableError(self._given_up_message)
             try:
                 result = operation()
@@ -167,7 +167,7 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
                 left = first_failure + self.retry_seconds - now
                 if left <= 0:
                     if quiet:
-                        return None  # type: ignore[return-value]
+                        return None  # type: ignore[return-value]  # quiet: the caller discards the result
                     self._give_up(failure)
                     raise StorageUnavailableError(self._given_up_message) from None
                 self._given_up.wait(min(pause, left))

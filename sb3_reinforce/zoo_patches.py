@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import optuna
@@ -60,6 +60,36 @@ def steps_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return hyperparams
 
 
+def _replace(owner: object, name: str, value: object) -> Any:
+    """Set ``owner.<name>`` to ``value`` and return what it was: the one way this module changes upstream code."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    return original
+
+
+@contextlib.contextmanager
+def _replaced(owner: object, **values: object) -> Iterator[None]:
+    """``owner``'s attributes named by the keywords are the values given for the duration of the block."""
+    originals = {name: _replace(owner, name, value) for name, value in values.items()}
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(owner, name, original)
+
+
+class _StepsSchedulesFirst:
+    """rl-zoo3's ``_preprocess_schedules`` (kept as ``wrapped``), with the steps schedules read before it."""
+
+    def __init__(self, wrapped: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.wrapped = wrapped
+
+    def __call__(self, hyperparams: dict[str, Any]) -> dict[str, Any]:
+        hyperparams = steps_schedules(hyperparams)
+        steps = {key: value for key, value in hyperparams.items() if isinstance(value, StepsLinearSchedule)}
+        return {**self.wrapped({key: value for key, value in hyperparams.items() if key not in steps}), **steps}
+
+
 def read_steps_schedules() -> None:
     """
     Make ``ExperimentManager._preprocess_schedules`` (rl-zoo3 2.9: numbers and ``lin_<x>`` only, any other string
@@ -71,16 +101,8 @@ def read_steps_schedules() -> None:
     from rl_zoo3.exp_manager import ExperimentManager
 
     preprocess = ExperimentManager._preprocess_schedules
-    if getattr(preprocess, "wrapped", None) is not None:
-        return
-
-    def preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
-        hyperparams = steps_schedules(hyperparams)
-        steps = {key: value for key, value in hyperparams.items() if isinstance(value, StepsLinearSchedule)}
-        return {**preprocess({key: value for key, value in hyperparams.items() if key not in steps}), **steps}
-
-    preprocess_schedules.wrapped = preprocess  # type: ignore[attr-defined]
-    ExperimentManager._preprocess_schedules = staticmethod(preprocess_schedules)  # type: ignore[method-assign]
+    if not isinstance(preprocess, _StepsSchedulesFirst):
+        _replace(ExperimentManager, "_preprocess_schedules", staticmethod(_StepsSchedulesFirst(preprocess)))
 
 
 @contextlib.contextmanager
@@ -105,11 +127,8 @@ def database_storages(heartbeat_interval: int, retry_seconds: float) -> Iterator
         with open_rdb_storage(storage, heartbeat_interval, retry_seconds) as opened:
             return load_study(storage=opened, **kwargs)
 
-    optuna.create_study, optuna.load_study = create_study_in_database, load_study_from_database  # type: ignore[assignment]
-    try:
+    with _replaced(optuna, create_study=create_study_in_database, load_study=load_study_from_database):
         yield
-    finally:
-        optuna.create_study, optuna.load_study = create_study, load_study
 
 
 class _TrialId(int):
@@ -134,11 +153,8 @@ def trial_zero_loaded() -> Iterator[None]:
             self.trial_id = _TrialId(self.trial_id)
         return read_hyperparameters(self)
 
-    ExperimentManager.read_hyperparameters = read_with_trial_zero  # type: ignore[method-assign]
-    try:
+    with _replaced(ExperimentManager, read_hyperparameters=read_with_trial_zero):
         yield
-    finally:
-        ExperimentManager.read_hyperparameters = read_hyperparameters  # type: ignore[method-assign]
 
 
 def record_video_command(command: Sequence[str]) -> list[str]:
@@ -166,11 +182,8 @@ def registered_record_video() -> Iterator[None]:
     def call_registered(command: Sequence[str], *args: Any, **kwargs: Any) -> int:
         return call(record_video_command(command), *args, **kwargs)
 
-    subprocess.call = call_registered  # type: ignore[assignment]
-    try:
+    with _replaced(subprocess, call=call_registered):
         yield
-    finally:
-        subprocess.call = call
 
 
 @contextlib.contextmanager
