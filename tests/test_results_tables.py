@@ -1,10 +1,8 @@
-"""scripts/results_tables.py: the committed tables are what the committed run records give, and follow the records."""
+"""scripts/docs/results_tables.py: the committed tables are what the committed run records give, and follow the records."""
 
-import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,11 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_results_tables():
-    spec = importlib.util.spec_from_file_location("results_tables", REPO_ROOT / "scripts" / "results_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def results_tables():
-    return load_results_tables()
+    from scripts.docs import results_tables
+
+    return results_tables
 
 
 def test_committed_tables_match_the_committed_records(results_tables, tmp_path):
@@ -34,13 +26,13 @@ def test_committed_tables_match_the_committed_records(results_tables, tmp_path):
         for name in ("mujoco.md", "pendulum.md", "classic.md", "lunarlander.md", "groups.md", "baselines.md", "pong.md")
     }
     for path, text in generated.items():
-        assert (REPO_ROOT / path).read_text() == text, f"{path} is out of date: run python scripts/results_tables.py"
+        assert (REPO_ROOT / path).read_text() == text, f"{path} is out of date: run python -m scripts.docs.results_tables"
     for image in ("mujoco_3seeds_Hopper-v5.png", "mujoco_3seeds_HalfCheetah-v5.png", "baselines.png", "pong.png"):
         assert (tmp_path / image).stat().st_size > 10_000
         assert (REPO_ROOT / results_tables.GENERATED / image).is_file(), f"{image} is not committed"
     readme = (REPO_ROOT / "README.md").read_text()
     assert results_tables.with_headline(readme, results_tables.headline(REPO_ROOT)) == readme, (
-        "README.md's results table is out of date: run python scripts/results_tables.py"
+        "README.md's results table is out of date: run python -m scripts.docs.results_tables"
     )
 
 
@@ -92,4 +84,4 @@ def test_a_missing_record_names_the_file_and_the_command(results_tables, tmp_pat
     missing.unlink()
     with pytest.raises(SystemExit, match=re.escape("ppo_seed2_n1000000.json")) as error:
         results_tables.benchmark_page(results_tables.MUJOCO, root, tmp_path)
-    assert "python scripts/benchmark.py" in str(error.value)
+    assert "python -m scripts.benchmarks.zoo_benchmark" in str(error.value)

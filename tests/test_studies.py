@@ -1,30 +1,25 @@
 """The study scripts' --quick modes: they run end to end, write their figure and table, and resume from cache."""
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"study_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # the worker processes unpickle the script's functions by module name
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("script", ["variance", "ablation", "sweep", "baselines"])
-def test_quick_mode_writes_figure_and_table(script, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "script, figure",
+    [("variance", "variance"), ("ablation", "ablation"), ("sweep", "sweep"), ("baseline_curves", "baselines")],
+)
+def test_quick_mode_writes_figure_and_table(script, figure, tmp_path, capsys):
     argv = ["--quick", "--results", str(tmp_path / "results"), "--figures", str(tmp_path / "figures")]
-    main = load_script(script).main
+    main = importlib.import_module(f"scripts.studies.{script}").main
     main(argv)
-    assert (tmp_path / "figures" / f"{script}_quick.png").stat().st_size > 1000
-    assert "|" in (tmp_path / "figures" / f"{script}_quick.md").read_text()
+    assert (tmp_path / "figures" / f"{figure}_quick.png").stat().st_size > 1000
+    assert "|" in (tmp_path / "figures" / f"{figure}_quick.md").read_text()
     # a second run only reads the cache
     capsys.readouterr()
     main(argv)
@@ -32,13 +27,14 @@ def test_quick_mode_writes_figure_and_table(script, tmp_path, capsys):
 
 
 def test_benchmark_writes_table_and_curves(tmp_path):
-    """scripts/benchmark.py on a tiny budget: one row per algo, both evaluations, a curve, and a cached rerun."""
+    """zoo_benchmark on a tiny budget: one row per algo, both evaluations, a curve, and a cached rerun."""
     import subprocess
 
     output = tmp_path / "bench.md"
     command = [
         sys.executable,
-        str(SCRIPTS / "benchmark.py"),
+        "-m",
+        "scripts.benchmarks.zoo_benchmark",
         "--envs",
         "CartPole-v1",
         "--algos",
@@ -59,7 +55,7 @@ def test_benchmark_writes_table_and_curves(tmp_path):
         "--plots",
         str(tmp_path / "plots"),
     ]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert first.returncode == 0, first.stderr
     assert "0 runs cached, 2 to run" in first.stdout
     table = [line for line in output.read_text().splitlines() if line.startswith("| CartPole-v1 |")]
@@ -77,20 +73,22 @@ def test_benchmark_writes_table_and_curves(tmp_path):
         "reinforce_seed0_n1500.json",
     ]
     assert len(list((tmp_path / "logs").rglob("CartPole-v1.zip"))) == 2
-    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert second.returncode == 0, second.stderr
     assert "2 runs cached, 0 to run" in second.stdout
 
 
 def test_throughput_quick_prints_the_table_and_writes_json(tmp_path, monkeypatch, capsys):
-    """scripts/throughput.py --quick on CartPole: one row per setting, a rate and a ratio per algorithm."""
+    """scripts/speed/throughput.py --quick on CartPole: one row per setting, a rate and a ratio per algorithm."""
     import json
 
     output = tmp_path / "throughput.json"
     monkeypatch.setattr(
         sys, "argv", ["throughput.py", "--quick", "--settings", "cartpole-1", "cartpole-8", "--output", str(output)]
     )
-    load_script("throughput").main()
+    from scripts.speed import throughput
+
+    throughput.main()
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| cartpole-")]
     assert len(rows) == 2 and all(line.count("(") == 3 for line in rows)  # three ratios: reinforce, a2c, ppo
@@ -102,28 +100,28 @@ def test_throughput_quick_prints_the_table_and_writes_json(tmp_path, monkeypatch
 
 
 def test_why_behind_reads_benchmark_runs(tmp_path):
-    """scripts/why_behind.py on benchmark.py's cache: updates, steps per update and action std of both algos, and
+    """scripts/studies/why_behind.py on zoo_benchmark's cache: updates, steps per update and action std of both algos, and
     REINFORCE's gradient statistics at two batch sizes."""
     import json
     import subprocess
 
     cache = tmp_path / "cache"
-    bench = [sys.executable, str(SCRIPTS / "benchmark.py"), "--envs", "Pendulum-v1", "--algos", "reinforce", "a2c"]
+    bench = [sys.executable, "-m", "scripts.benchmarks.zoo_benchmark", "--envs", "Pendulum-v1", "--algos", "reinforce", "a2c"]
     bench += ["--seeds", "0", "--n-timesteps", "Pendulum-v1=1600", "--eval-episodes", "1", "--cache", str(cache)]
     bench += ["--logs", str(tmp_path / "logs")]
     bench += ["--output", str(tmp_path / "bench.md"), "--plots", str(tmp_path / "plots")]
-    done = subprocess.run(bench, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(bench, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     output = tmp_path / "why.md"
-    why = [sys.executable, str(SCRIPTS / "why_behind.py"), "--cache", str(cache / "Pendulum-v1"), "--seed", "0"]
+    why = [sys.executable, "-m", "scripts.studies.why_behind", "--cache", str(cache / "Pendulum-v1"), "--seed", "0"]
     why += ["--n-batches", "2", "--reference-batches", "2", "--value-batches", "1", "--output", str(output)]
-    done = subprocess.run(why, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(why, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     results = json.loads(output.with_suffix(".json").read_text())
     reinforce, a2c = results
     assert (reinforce["algo"], a2c["algo"]) == ("reinforce", "a2c")
     # the preset's n_episodes whole 200-step episodes per update; A2C's zoo preset: 8 envs x 8 steps per update
-    with open(SCRIPTS.parent / "hyperparams" / "reinforce.yml") as file:
+    with open(REPO_ROOT / "hyperparams" / "reinforce.yml") as file:
         n_episodes = yaml.safe_load(file)["Pendulum-v1"]["n_episodes"]
     steps_per_update = 200 * n_episodes
     assert reinforce["n_updates"] == 1600 // steps_per_update and reinforce["steps_per_update"] == steps_per_update
@@ -138,7 +136,8 @@ def test_why_behind_reads_benchmark_runs(tmp_path):
 
 
 def test_sequence_task_quick_mode_writes_table_and_figure_and_resumes(tmp_path, capsys):
-    main = load_script("sequence_task").main
+    from scripts.studies.sequence_task import main
+
     argv = ["--quick", "--output", str(tmp_path)]
     main(argv)
     table = (tmp_path / "sequence_task.md").read_text()
@@ -149,3 +148,22 @@ def test_sequence_task_quick_mode_writes_table_and_figure_and_resumes(tmp_path, 
     capsys.readouterr()
     main(argv)
     assert " 0 to run" in capsys.readouterr().out
+
+
+def test_solve_cartpole_times_runs_and_reports_seeds(monkeypatch, capsys):
+    """solve_cartpole's two commands on a tiny budget: a row per run, and a row per seed with its summary."""
+    from scripts.benchmarks import solve_cartpole
+
+    monkeypatch.setattr(
+        sys, "argv", ["solve_cartpole", "time", "--seeds", "0", "--budget", "2000", "--runs", "reinforce-defaults"]
+    )
+    solve_cartpole.main()
+    out = capsys.readouterr().out
+    assert "python -m scripts.benchmarks.solve_cartpole time --seeds 0 --budget 2000" in out
+    assert "| reinforce-defaults | 0/1 | - | not solved | - |" in out  # 2,000 steps do not solve CartPole
+
+    monkeypatch.setattr(sys, "argv", ["solve_cartpole", "seeds", "--seeds", "0", "--timesteps", "2000", "--workers", "1"])
+    solve_cartpole.main()
+    out = capsys.readouterr().out
+    assert out.count("| 0 | not solved |") == 1
+    assert "solved 0/1, still solved at the end 0/1" in out

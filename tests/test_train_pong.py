@@ -1,24 +1,18 @@
-"""scripts/train_pong.py's bookkeeping: the stopping rule, resuming the games log, and the per-seed table."""
+"""scripts/pong/train_pong.py's bookkeeping: the stopping rule, resuming the games log, and the per-seed table."""
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_pong.py"
-
 
 @pytest.fixture(scope="module")
 def train_pong():
-    spec = importlib.util.spec_from_file_location("train_pong_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    from scripts.pong import train_pong
+
+    return train_pong
 
 
 def write_games(path: Path, scores: list[float], steps_per_game: int = 1000, seconds_per_game: float = 2.0) -> None:

@@ -6,23 +6,21 @@ final return (mean of the last 25 training episodes, averaged over seeds) and of
 the seeds that solved; the cell says how many did). A run diverges when its loss becomes NaN (REINFORCE stops
 it) or when its policy collapses: final return below 20, i.e. episodes about as short as CartPole allows.
 
-    python scripts/sweep.py                                        # 3 seeds, 100k steps per run
-    python scripts/sweep.py --seeds 2 --steps 50000                # reduced
-    python scripts/sweep.py --quick --results /tmp/s --figures /tmp/s   # smoke run, seconds
+    python -m scripts.studies.sweep                                        # 3 seeds, 100k steps per run
+    python -m scripts.studies.sweep --seeds 2 --steps 50000                # reduced
+    python -m scripts.studies.sweep --quick --results /tmp/s --figures /tmp/s   # smoke run, seconds
 
 Finished runs are cached under --results (one JSON per cell, seed and length): rerunning resumes.
 """
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import SOLVED, markdown_table, run_cached, train_run
+from scripts.common import SOLVED, markdown_table, run_cached, train_run
 
 ENV_ID = "CartPole-v1"
 LEARNING_RATES = (1e-4, 1e-3, 1e-2, 1e-1)

@@ -1,8 +1,8 @@
 """Paired speed check of this checkout against a git ref: time for REINFORCE's defaults to solve CartPole-v1.
 
-    python scripts/speed_vs_ref.py --ref main                         # 1 and 8 envs, seeds 0-5
-    python scripts/speed_vs_ref.py --ref ab417c6 --n-envs 1 --seeds 0 1 2 3 4 5 6 7
-    python scripts/speed_vs_ref.py --ref HEAD~1 --quick                # a few seconds, to check the script
+    python -m scripts.speed.speed_vs_ref --ref main                         # 1 and 8 envs, seeds 0-5
+    python -m scripts.speed.speed_vs_ref --ref ab417c6 --n-envs 1 --seeds 0 1 2 3 4 5 6 7
+    python -m scripts.speed.speed_vs_ref --ref HEAD~1 --quick                # a few seconds, to check the script
 
 The ref is checked out in a temporary git worktree. Every run is a fresh Python process, started outside both
 trees with ``PYTHONPATH`` pointing at the tree it measures (the process prints which ``sb3_reinforce`` it imported),
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 THRESHOLD = 475.0
 WINDOW = 25
 
@@ -143,7 +143,7 @@ def main() -> None:
 
     sha = subprocess.run(["git", "rev-parse", "--short", args.ref], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     ref_sha = sha.stdout.strip()
-    command = f"python scripts/speed_vs_ref.py --ref {shlex.quote(args.ref)}"
+    command = f"python -m scripts.speed.speed_vs_ref --ref {shlex.quote(args.ref)}"
     command += f" --n-envs {' '.join(map(str, args.n_envs))} --seeds {' '.join(map(str, args.seeds))}"
     command += "" if args.budget == 200_000 else f" --budget {args.budget}"
     print(f"Replicate with: {command}", flush=True)

@@ -1,9 +1,9 @@
 """Train REINFORCE on Pong from pixels (Karpathy's preset), with checkpoints, resume and a learning curve.
 
-    python scripts/train_pong.py --log-dir logs/pong                    # trains; run it again to resume
-    python scripts/train_pong.py --log-dir logs/pong --plot-only        # curve + summary from what was played
-    python scripts/train_pong.py --plot-only --compare seed0=docs/pong/seed0 seed1=docs/pong/seed1   # runs side by side
-    python scripts/train_pong.py --log-dir logs/pong --evaluate 20      # 20 games, stochastic and greedy
+    python -m scripts.pong.train_pong --log-dir logs/pong                    # trains; run it again to resume
+    python -m scripts.pong.train_pong --log-dir logs/pong --plot-only        # curve + summary from what was played
+    python -m scripts.pong.train_pong --plot-only --compare seed0=docs/pong/seed0 seed1=docs/pong/seed1   # runs side by side
+    python -m scripts.pong.train_pong --log-dir logs/pong --evaluate 20      # 20 games, stochastic and greedy
 
 Writes to ``--log-dir``:
 - ``checkpoints/reinforce_pong_<steps>_steps.zip``: every ``--checkpoint-freq`` agent steps; a new run with the
@@ -29,7 +29,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 from stable_baselines3.common.logger import configure
 
-RANDOM_SCORE = -20.3  # mean game score of a random UP/DOWN policy (see the Pong issue and scripts/pong_throughput.py)
+RANDOM_SCORE = -20.3  # mean game score of a random UP/DOWN policy (python -m scripts.speed.throughput --settings pong-2)
 KARPATHY_EPISODES = 8000  # games Karpathy's pg-pong.py needed to play slightly better than the built-in AI
 GAMES_FIELDS = ["steps", "game", "score", "frames", "wall_s"]
 

@@ -8,8 +8,8 @@ budget and seed, then plays 20 episodes with masks (sb3-contrib's maskable ``eva
 callback counts the invalid actions sent during training. Runs are cached as JSON in ``--cache`` (committed), so
 ``--report-only`` rewrites the table anywhere.
 
-    python scripts/masking_benchmark.py
-    python scripts/masking_benchmark.py --budgets 3000 10000 --seeds 0 1 2 3 4 --report-only
+    python -m scripts.benchmarks.masking
+    python -m scripts.benchmarks.masking --budgets 3000 10000 --seeds 0 1 2 3 4 --report-only
 """
 
 import argparse
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _studies import REPO_ROOT
+
+from scripts.common import REPO_ROOT
 
 ENV_KWARGS = dict(dim=70, n_invalid_actions=55)
 GAMMA = 0.4
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmark" / "masking.md")
     parser.add_argument("--report-only", action="store_true", help="Write the table from the cached runs only")
     args = parser.parse_args()
-    command = "python scripts/masking_benchmark.py " + shlex.join(
+    command = "python -m scripts.benchmarks.masking " + shlex.join(
         ["--budgets", *map(str, args.budgets), "--seeds", *map(str, args.seeds)]
     )
     print(f"Replicate with: {command}")

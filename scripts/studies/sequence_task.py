@@ -2,9 +2,9 @@
 The verifiable-reward sequence task (``ReverseDigits-v0``): success rate against env steps for grouped
 leave-one-out (RLOO), grouped with std scaling (GRPO), the batch leave-one-out, a value baseline and no baseline.
 
-python scripts/sequence_task.py                      # 5 seeds x 5 baselines, records in docs/benchmark/sequence/
-python scripts/sequence_task.py --plot-only          # the table and the figure from the records
-python scripts/sequence_task.py --quick --cache /tmp/seq   # a few thousand steps per run (the test)
+python -m scripts.studies.sequence_task                      # 5 seeds x 5 baselines, records in docs/benchmark/sequence/
+python -m scripts.studies.sequence_task --plot-only          # the table and the figure from the records
+python -m scripts.studies.sequence_task --quick --cache /tmp/seq   # a few thousand steps per run (the test)
 
 Each run's record (JSON) is written as soon as it ends and never rerun; the table and figure are written from the
 records: ``docs/benchmark/sequence/sequence_task.md`` and ``sequence_task.png``.
@@ -12,14 +12,12 @@ records: ``docs/benchmark/sequence/sequence_task.md`` and ``sequence_task.png``.
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import REPO_ROOT, markdown_table, mean_std, run_cached
+from scripts.common import REPO_ROOT, markdown_table, mean_std, run_cached
 
 ENV_ID = "ReverseDigits-v0"
 N_ENVS = 16
@@ -166,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         records = {path.stem: json.loads(path.read_text()) for path in sorted(runs_folder.glob("*.json"))}
     else:
         records = run_cached(jobs, runs_folder, workers=args.workers)
-    print(report(records, args.output, "python scripts/sequence_task.py --plot-only"))
+    print(report(records, args.output, "python -m scripts.studies.sequence_task --plot-only"))
 
 
 if __name__ == "__main__":

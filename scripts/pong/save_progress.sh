@@ -2,13 +2,13 @@
 # Keep the Pong runs alive across machines: copy each run's latest checkpoint (policy and RMSprop state,
 # about 10 MB), its per-game CSV and its Monitor files from logs/ (not committed) to docs/pong/in_progress/<run>/
 # (.gitignore keeps checkpoint zips out of the tree: add them with git add -f to move a run to another machine).
-# scripts/pong_runs.sh copies them back into logs/ where the saved checkpoint is newer than the local
+# scripts/pong/runs.sh copies them back into logs/ where the saved checkpoint is newer than the local
 # one, and the run resumes from it. Safe beside a live run: a checkpoint still being written fails the zip test
 # and the one before it is saved; a saved copy is never replaced by an older one, and a failed copy leaves the
 # saved one as it was.
-#     scripts/pong_save_progress.sh && git add docs/pong/in_progress && git commit -m "Pong: progress"
+#     scripts/pong/save_progress.sh && git add docs/pong/in_progress && git commit -m "Pong: progress"
 cd "$(dirname "$0")/.." || exit 1
-. scripts/_pong_checkpoints.sh
+. scripts/pong/_checkpoints.sh
 status=0
 for dir in logs/pong_*/; do
   dir=${dir%/}

@@ -7,9 +7,9 @@ minibatch passes). Each trains on CartPole-v1, Acrobot-v1 and LunarLander-v3 (1 
 shows the mean (line) and the min-max (band) over seeds of the mean return of the last 25 training episodes, the
 table steps-to-solve, the final return and V's explained variance of the returns in the second half of training.
 
-    python scripts/baselines.py                                   # 5 seeds; 100k / 300k / 1M steps
-    python scripts/baselines.py --envs CartPole-v1 Acrobot-v1     # the short envs only
-    python scripts/baselines.py --quick --results /tmp/b --figures /tmp/b   # smoke run, seconds
+    python -m scripts.studies.baseline_curves                                   # 5 seeds; 100k / 300k / 1M steps
+    python -m scripts.studies.baseline_curves --envs CartPole-v1 Acrobot-v1     # the short envs only
+    python -m scripts.studies.baseline_curves --quick --results /tmp/b --figures /tmp/b   # smoke run, seconds
 
 Finished runs are cached under --results (one JSON per env, variant, seed and length): rerunning resumes, and the
 runs go seed by seed, so an interrupted study has every variant on its first seeds. The default cache,
@@ -19,15 +19,13 @@ left unfinished on one machine resumes on another.
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import SOLVED, markdown_table, mean_std, run_variants
-from ablation import plot
+from scripts.common import SOLVED, markdown_table, mean_std, run_variants
+from scripts.studies.ablation import plot
 
 # Shared by every variant (pinned: the library defaults may change): the ablation's settings (no gradient clipping,
 # so the joint value step is not scaled down by the value loss's gradient) with returns-to-go and normalisation.
@@ -98,9 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     results = run_variants(steps, VARIANTS, BASE, SLUGS, args.seeds, args.results, workers=args.workers)
     suffix = "_quick" if args.quick else ""
     plot(results, args.figures / f"baselines{suffix}.png")
-    (args.figures / f"baselines{suffix}.md").write_text(
-        table(results) + f"\n\n```bash\npython scripts/baselines.py --seeds {args.seeds} --envs {' '.join(args.envs)}\n```\n"
-    )
+    command = f"python -m scripts.studies.baseline_curves --seeds {args.seeds} --envs {' '.join(args.envs)}"
+    (args.figures / f"baselines{suffix}.md").write_text(table(results) + f"\n\n```bash\n{command}\n```\n")
     print(f"Wrote {args.figures / f'baselines{suffix}.png'} and .md", flush=True)
 
 

@@ -1,8 +1,8 @@
 """Where REINFORCE and A2C differ on continuous control: updates, exploration, gradient signal.
 
-Reads the runs that ``scripts/benchmark.py`` cached for an env (``--cache``, one seed) and loads the final models of
-REINFORCE and A2C from the run's zoo logs (``log_path``: relative to the repository, on the machine that ran it)
-the way rl-zoo3's ``enjoy`` does (saved config and ``VecNormalize`` statistics). For each:
+Reads the runs that ``scripts.benchmarks.zoo_benchmark`` cached for an env (``--cache``, one seed) and loads the final
+models of REINFORCE and A2C from the run's zoo logs (``log_path``: relative to the repository, on the machine that ran
+it) the way rl-zoo3's ``enjoy`` does (saved config and ``VecNormalize`` statistics). For each:
 
 - **updates**: the gradient steps of the whole run (the saved ``_n_updates``) and the env steps per update;
 - **exploration**: the policy's action standard deviation, averaged over the action dimensions and over the states
@@ -13,7 +13,7 @@ the way rl-zoo3's ``enjoy`` does (saved config and ``VecNormalize`` statistics).
   similarity of one batch's estimate with a reference (the mean of 32 further batches' estimates with the fitted
   value baseline, unbiased as V is fitted on other batches), for returns-to-go with and without that baseline.
 
-    python scripts/why_behind.py --cache docs/benchmark/runs/HalfCheetah-v5 --seed 0 \
+    python -m scripts.studies.why_behind --cache docs/benchmark/runs/HalfCheetah-v5 --seed 0 \
         --output docs/benchmark/why_behind_HalfCheetah-v5.md
 """
 
@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import REPO_ROOT, load_final_model, markdown_table
+from scripts.common import REPO_ROOT, load_final_model, markdown_table
 
 
 def load(run: dict[str, Any], n_envs: int) -> tuple[Any, Any]:
@@ -104,7 +103,7 @@ def report(env_id: str, results: list[dict[str, Any]], command: str) -> str:
     ]
     text = [
         f"# {env_id}: where REINFORCE and A2C differ\n",
-        "Written by `scripts/why_behind.py` from the final models of `scripts/benchmark.py`'s runs "
+        "Written by `scripts/studies/why_behind.py` from the final models of `scripts/benchmarks/zoo_benchmark.py`'s runs "
         "(action std: mean over the action dimensions and the states of 5 greedy episodes):\n",
         f"```bash\n{command}\n```\n",
         markdown_table(
@@ -142,7 +141,7 @@ def report(env_id: str, results: list[dict[str, Any]], command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", type=Path, required=True, help="scripts/benchmark.py's cache folder of one env")
+    parser.add_argument("--cache", type=Path, required=True, help="zoo_benchmark's cache folder of one env")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--algos", nargs="+", default=["reinforce", "a2c"])
     parser.add_argument("--n-batches", type=int, default=16, help="batches the SNR and cosines are measured on")
@@ -162,7 +161,7 @@ def main() -> None:
         env_id = run["env"]
         print(f"measuring {files[0]}", flush=True)
         results.append(measure(run, args.n_batches, args.seed, args.reference_batches, args.value_batches))
-    command = "python scripts/why_behind.py " + shlex.join(sys.argv[1:])
+    command = "python -m scripts.studies.why_behind " + shlex.join(sys.argv[1:])
     args.output.write_text(report(str(env_id), results, command))
     args.output.with_suffix(".json").write_text(json.dumps(results, indent=1))
     print(args.output.read_text())

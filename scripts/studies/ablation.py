@@ -5,24 +5,22 @@ keeping the previous ones: returns-to-go, advantage normalisation, a learned bas
 Every variant trains on CartPole-v1 and Acrobot-v1 over several seeds; the figure shows the mean (line) and
 the min-max (band) over seeds of the mean return of the last 25 training episodes.
 
-    python scripts/ablation.py                                  # 5 seeds, 100k / 200k steps
-    python scripts/ablation.py --seeds 3 --steps-cartpole 60000 --steps-acrobot 100000   # reduced
-    python scripts/ablation.py --quick --results /tmp/a --figures /tmp/a                 # smoke run, seconds
+    python -m scripts.studies.ablation                                  # 5 seeds, 100k / 200k steps
+    python -m scripts.studies.ablation --seeds 3 --steps-cartpole 60000 --steps-acrobot 100000   # reduced
+    python -m scripts.studies.ablation --quick --results /tmp/a --figures /tmp/a                 # smoke run, seconds
 
 Finished runs are cached under --results (one JSON per env, variant, seed and length): rerunning resumes.
 """
 
 import argparse
 import math
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import SOLVED, learning_curve, markdown_table, mean_std, run_variants
+from scripts.common import SOLVED, learning_curve, markdown_table, mean_std, run_variants
 
 # Shared by every variant (pinned: the library defaults may change). No gradient clipping, so that each
 # variant is the lecture's estimator followed by Adam.

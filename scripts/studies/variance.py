@@ -5,8 +5,8 @@ training episodes first >= 200) and when solved (first >= 475), then runs
 ``sb3_reinforce.diagnostics.gradient_statistics`` at each: the variance, cosine similarity to a reference
 gradient and signal-to-noise ratio of the estimate of every estimator, on batches of 8 episodes.
 
-    python scripts/variance.py                 # full study (a few minutes on 2 cores)
-    python scripts/variance.py --quick --results /tmp/v --figures /tmp/v   # smoke run, seconds
+    python -m scripts.studies.variance                 # full study (a few minutes on 2 cores)
+    python -m scripts.studies.variance --quick --results /tmp/v --figures /tmp/v   # smoke run, seconds
 
 Finished runs are cached under --results: rerunning resumes, delete the folder to start again.
 """
@@ -14,14 +14,12 @@ Finished runs are cached under --results: rerunning resumes, delete the folder t
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _studies import EpisodeRecorder, markdown_table, run_cached
+from scripts.common import EpisodeRecorder, markdown_table, run_cached
 
 ENV_ID = "CartPole-v1"
 # The training run the checkpoints come from (pinned: the library defaults may change)

@@ -7,7 +7,7 @@ gradient down with it. This script trains with clipping off (``max_grad_norm`` 1
 the median ``train/grad_norm`` (before clipping) without a baseline (the policy gradient alone) and with a baseline
 for each ``vf_coef``, and the factor by which clipping at ``--clip`` would scale the policy gradient.
 
-    python scripts/grad_norms.py --env Acrobot-v1 --seeds 0 1 2 --steps 5000 --vf-coefs 0.5 0.01 --clip 0.5
+    python -m scripts.studies.grad_norms --env Acrobot-v1 --seeds 0 1 2 --steps 5000 --vf-coefs 0.5 0.01 --clip 0.5
 """
 
 import argparse

@@ -12,8 +12,8 @@ Per run it records every training episode (env steps so far, return), the wall-c
 the end, a deterministic evaluation of the final model on ``--eval-episodes`` episodes, loaded as ``enjoy`` loads it
 (saved config and ``VecNormalize`` statistics). It writes ``benchmark.md`` (table) and one learning-curve PNG per env.
 
-    python scripts/benchmark.py --envs CartPole-v1 --seeds 0 1 2 3 4
-    python scripts/benchmark.py --envs CartPole-v1 Acrobot-v1 --seeds 0 1 2 --n-timesteps Acrobot-v1=200000
+    python -m scripts.benchmarks.zoo_benchmark --envs CartPole-v1 --seeds 0 1 2 3 4
+    python -m scripts.benchmarks.zoo_benchmark --envs CartPole-v1 Acrobot-v1 --seeds 0 1 2 --n-timesteps Acrobot-v1=200000
 """
 
 import argparse
@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 import yaml
-from _studies import REPO_ROOT, WINDOW, EpisodeRecorder, load_final_model, steps_to_solve
+
+from scripts.common import REPO_ROOT, WINDOW, EpisodeRecorder, load_final_model, steps_to_solve
 
 
 def run_one(
@@ -318,7 +319,7 @@ def main() -> None:
         path.write_text(yaml.safe_dump({env_id: preset}))
         return str(path)
 
-    command = "python scripts/benchmark.py " + shlex.join(
+    command = "python -m scripts.benchmarks.zoo_benchmark " + shlex.join(
         ["--envs", *args.envs, "--algos", *args.algos, "--seeds", *map(str, args.seeds)]
         + (["--n-timesteps", *args.n_timesteps] if args.n_timesteps else [])
         + (["--hyperparams", *args.hyperparams] if args.hyperparams else [])

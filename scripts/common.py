@@ -1,5 +1,5 @@
-"""Shared pieces of the scripts (the studies variance.py, ablation.py, sweep.py; also solve_cartpole.py and
-benchmark.py): episode recording, steps-to-solve, training runs, caching, tables."""
+"""Shared pieces of the scripts (the studies, solve_cartpole and zoo_benchmark): episode recording, steps-to-solve,
+training runs, caching, tables."""
 
 import json
 import math
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-# The repository: run records store their zoo logs' paths relative to it (benchmark.py writes, why_behind.py reads)
+# The repository: run records store their zoo logs' paths relative to it (zoo_benchmark writes, why_behind reads)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Mean of the last WINDOW training episodes that counts as solved (gymnasium's reward_threshold for Acrobot)

@@ -1,0 +1,1 @@
+"""The documentation's generated tables and figures, from the run records committed to the repository."""
