@@ -18,81 +18,11 @@ from sb3_reinforce.recurrent_policies import RecurrentREINFORCEPolicy
 from sb3_reinforce.sequences import (
     SequenceEpisodicRolloutBuffer,
     SequenceGroupedEpisodicRolloutBuffer,
-    chunks_of_episodes,
     episode_segments,
     sequence_layout,
 )
 from tests.envs import RandomRewardEnv
 from tests.helpers import SPACES, collect, params_of
-
-# ---------------------------------------------------------------------------------------------------------------
-# Episodes as sequences: the pure functions
-
-
-def segments_by_loop(episode_ends: np.ndarray, used: np.ndarray) -> list[tuple[int, int, int]]:
-    """(env, start, length) of every used episode, by walking each column."""
-    found = []
-    for env in range(used.shape[1]):
-        start = None
-        for step in range(used.shape[0]):
-            if used[step, env] and start is None:
-                start = step
-            if used[step, env] and episode_ends[step, env]:
-                found.append((env, start, step - start + 1))
-                start = None
-    return found
-
-
-def test_episode_segments_hand_computed():
-    # env 0: episodes of 2 and 1 steps, then an unused step; env 1: an unused step, then an episode of 3 steps
-    episode_ends = np.array([[0, 0], [1, 0], [1, 0], [0, 0]], dtype=bool)
-    episode_ends[3, 1] = True
-    used = np.array([[1, 0], [1, 1], [1, 1], [0, 1]], dtype=bool)
-    segments = episode_segments(episode_ends, used)
-    assert segments.envs.tolist() == [0, 0, 1]
-    assert segments.starts.tolist() == [0, 2, 1]
-    assert segments.lengths.tolist() == [2, 1, 3]
-
-
-def test_episode_segments_match_a_loop_on_random_rollouts():
-    rng = np.random.default_rng(0)
-    for _ in range(50):
-        n_steps, n_envs = rng.integers(1, 30), rng.integers(1, 5)
-        episode_ends = rng.random((n_steps, n_envs)) < 0.3
-        # used: the steps up to each column's k-th episode end, k random (0 to all of them)
-        used = np.zeros_like(episode_ends)
-        for env in range(n_envs):
-            ends = np.flatnonzero(episode_ends[:, env])
-            if len(ends) > 0:
-                used[: ends[rng.integers(0, len(ends))] + 1, env] = True
-        segments = episode_segments(episode_ends, used)
-        found = list(zip(segments.envs.tolist(), segments.starts.tolist(), segments.lengths.tolist(), strict=True))
-        assert found == segments_by_loop(episode_ends, used)
-
-
-def test_episode_segments_refuse_an_unfinished_episode():
-    episode_ends = np.array([[0], [1], [0]], dtype=bool)
-    with pytest.raises(ValueError, match="not whole episodes"):
-        episode_segments(episode_ends, np.ones((3, 1), dtype=bool))
-
-
-@pytest.mark.parametrize("batch_size", [None, 1, 5, 12, 40])
-def test_chunks_cover_every_episode_once_within_the_bound(batch_size):
-    lengths = np.array([3, 1, 4, 1, 5, 9, 2, 6])
-    chunks = list(chunks_of_episodes(lengths, batch_size))
-    assert np.concatenate(chunks).tolist() == list(range(len(lengths)))
-    for chunk in chunks:
-        padded = len(chunk) * lengths[chunk].max()
-        assert len(chunk) == 1 or batch_size is None or padded <= batch_size
-
-
-def test_sequence_layout_pads_after_each_episode():
-    layout = sequence_layout(np.array([4, 0]), np.array([1, 0]), np.array([2, 3]))
-    assert layout.padding_mask.tolist() == [[True, True, False], [True, True, True]]
-    # padding repeats the episode's last step, so that it reads only rows of the episode
-    assert layout.steps.tolist() == [[4, 5, 5], [0, 1, 2]]
-    assert layout.envs.tolist() == [[1, 1, 1], [0, 0, 0]]
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The update evaluates whole episodes as they were played

@@ -1,5 +1,6 @@
-"""Argument checks: a bad value raises a ValueError naming the parameter; A2C and PPO arguments are explained; the
-baseline and use_baseline arguments agree; the value fit's and gSDE's arguments are checked."""
+"""sb3_reinforce.checks: a bad argument raises a ValueError naming the parameter; A2C and PPO arguments are
+explained; the baseline and use_baseline arguments agree; the value fit's and gSDE's arguments are checked; the
+rollout's observation and episode-length checks find the first bad env."""
 
 import numpy as np
 import pytest
@@ -164,3 +165,45 @@ def test_gsde_needs_continuous_actions_and_an_integer_frequency():
         REINFORCE("MlpPolicy", "Pendulum-v1", use_sde=True, sde_sample_freq=2.5, device="cpu")
     with pytest.raises(ValueError, match="use_sde"):
         REINFORCE("MlpPolicy", "Pendulum-v1", use_sde="yes", device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rollout's checks (each runs every step: on whole arrays, pure functions)
+
+
+def test_first_non_finite_env_finds_the_first_bad_env_of_any_observation():
+    from sb3_reinforce.checks import first_non_finite_env
+
+    obs = np.zeros((4, 3, 2), dtype=np.float32)
+    assert first_non_finite_env(obs) is None
+    obs[2, 1, 0] = np.inf
+    obs[3, 0, 1] = np.nan
+    assert first_non_finite_env(obs) == 2
+    # integer observations cannot be NaN: not looked at
+    assert first_non_finite_env(np.full((2, 3), 7, dtype=np.uint8)) is None
+    # a Dict observation: every key is looked at
+    dict_obs = {"a": np.zeros((3, 2)), "b": np.zeros((3,), dtype=np.float64)}
+    assert first_non_finite_env(dict_obs) is None
+    dict_obs["b"][1] = -np.inf
+    assert first_non_finite_env(dict_obs) == 1
+
+
+def test_observation_error_names_the_env_its_episode_step_and_the_model_step():
+    from sb3_reinforce.checks import observation_error
+
+    obs = np.zeros((3, 4))
+    assert observation_error(obs, np.zeros(3, dtype=np.int64), n_steps=10, num_timesteps=100) is None
+    obs[1, 2] = np.nan
+    error = observation_error(obs, np.array([0, 6, 0]), n_steps=10, num_timesteps=100)
+    assert isinstance(error, ValueError)
+    message = str(error)
+    assert "env 1" in message and "step 4" in message and "100" in message
+
+
+def test_episode_length_error_looks_only_at_the_episodes_waited_for():
+    from sb3_reinforce.checks import episode_length_error
+
+    lengths = np.array([5, 50, 60])
+    assert episode_length_error(np.array([True, False, False]), lengths, limit=40) is None
+    error = episode_length_error(np.array([True, False, True]), lengths, limit=40)
+    assert isinstance(error, RuntimeError) and "env 2" in str(error) and "40" in str(error)
