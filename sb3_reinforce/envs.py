@@ -4,7 +4,8 @@ Example environments.
 :class:`ReverseDigitsEnv` is a verifiable-reward sequence task in the shape of reasoning-model training: a prompt
 is drawn at reset, the agent writes its answer one token per step, and the only reward comes at the end, 1 for a
 correct answer and 0 otherwise. Its reset depends only on its seed, so grouped rollouts (``group_size > 1``) can
-give several attempts the same prompt. Importing this module registers it as ``ReverseDigits-v0``.
+give several attempts the same prompt. Importing this module registers it as ``ReverseDigits-v0``, with
+``StartStateBandit-v0`` and the travelling salesman of :mod:`sb3_reinforce.routing`, ``TSP20-v0`` and ``TSP50-v0``.
 """
 
 from typing import Any
@@ -112,9 +113,12 @@ class StartStateBanditEnv(gym.Env):
         return self._obs(), reward, True, False, {}
 
 
-for _env_id, _entry_point in (
-    ("ReverseDigits-v0", "sb3_reinforce.envs:ReverseDigitsEnv"),
-    ("StartStateBandit-v0", "sb3_reinforce.envs:StartStateBanditEnv"),
+for _env_id, _entry_point, _kwargs in (
+    ("ReverseDigits-v0", "sb3_reinforce.envs:ReverseDigitsEnv", {}),
+    ("StartStateBandit-v0", "sb3_reinforce.envs:StartStateBanditEnv", {}),
+    # the travelling salesman (sb3_reinforce.routing): an episode visits every node once, so no time limit
+    ("TSP20-v0", "sb3_reinforce.routing:TSPEnv", {"num_nodes": 20}),
+    ("TSP50-v0", "sb3_reinforce.routing:TSPEnv", {"num_nodes": 50}),
 ):
     if _env_id not in gym.registry:
-        gym.register(_env_id, entry_point=_entry_point)
+        gym.register(_env_id, entry_point=_entry_point, kwargs=_kwargs)

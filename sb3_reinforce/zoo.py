@@ -195,7 +195,8 @@ def register() -> None:
     ``steps_lin_<initial>_<final>_<steps>``. Calling it again changes nothing.
 
     ``rl_zoo3`` itself is left as it is until this is called: ``import rl_zoo3`` never registers REINFORCE. The
-    package's example envs (``ReverseDigits-v0``, ``StartStateBandit-v0``) are registered with Gymnasium too.
+    package's example envs (``ReverseDigits-v0``, ``StartStateBandit-v0``, ``TSP20-v0``, ``TSP50-v0``) are registered
+    with Gymnasium too.
     """
     import sb3_reinforce.envs  # noqa: F401  (registers the example envs)
 
