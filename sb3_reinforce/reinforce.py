@@ -15,6 +15,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import obs_as_tensor, update_learning_rate
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_reinforce.attention import AttentionPolicy
 from sb3_reinforce.baselines import (
     DEFAULT_VF_BATCH_SIZE,
     DEFAULT_VF_LEARNING_RATE,
@@ -132,6 +133,7 @@ class REINFORCE(OnPolicyAlgorithm):
         "MlpPolicy": MlpPolicy,
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
+        "AttentionPolicy": AttentionPolicy,
     }
     policy: REINFORCEPolicy
     rollout_buffer: EpisodicRolloutBuffer  # type: ignore[assignment]  # not an SB3 RolloutBuffer
