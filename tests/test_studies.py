@@ -167,3 +167,62 @@ def test_solve_cartpole_times_runs_and_reports_seeds(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.count("| 0 | not solved |") == 1
     assert "solved 0/1, still solved at the end 0/1" in out
+
+
+def test_routing_benchmark_trains_evaluates_and_reports(tmp_path, monkeypatch, capsys):
+    """The routing benchmark on a tiny budget: references, a run's record (curve, greedy and best-of-k gaps) and the
+    report's table; the REINFORCE runs use the TSP20-v0 preset's settings."""
+    import json
+
+    from scripts.benchmarks import routing
+
+    records = tmp_path / "routing"
+    for method in ("reinforce-groups", "maskableppo"):
+        argv = ["routing", "train", "--method", method, "--minutes", "0.02", "--eval-every", "0.5", "--n-test", "40"]
+        monkeypatch.setattr(sys, "argv", [*argv, "--samples", "2", "--records", str(records), "--models", ""])
+        routing.main()
+    run = json.loads((records / "runs" / "TSP20_reinforce-groups_seed0_0.02min.json").read_text())
+    assert run["env_steps"] > 0 and len(run["curve"]) >= 2
+    assert run["curve"][-1]["train_seconds"] >= 0.02 * 60
+    assert run["test"]["best_of_2"]["mean_length"] > 0 and run["test"]["greedy"]["mean_length"] > 0
+    references = json.loads((records / "references_TSP20_test_n40.json").read_text())["solvers"]
+    lkh = references["LKH-3 (elkai)"]["mean_length"]
+    # LKH-3 is within a percent of optimal on TSP20: the heuristics are longer, a barely trained policy much longer
+    assert lkh < references["farthest insertion"]["mean_length"] < references["nearest neighbour"]["mean_length"]
+    assert run["test"]["greedy"]["gap"] == pytest.approx(run["test"]["greedy"]["mean_length"] / lkh - 1)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["routing", "report", "--n-test", "40", "--records", str(records)])
+    routing.main()
+    table = (records / "TSP20.md").read_text()
+    assert "| reinforce-groups | 1 |" in table and "| maskableppo | 1 |" in table and "| LKH-3 (elkai) |" in table
+    assert (records / "TSP20.png").stat().st_size > 1000
+
+
+def test_routing_benchmark_runs_the_tsp_preset():
+    """reinforce-groups is the TSP20-v0 preset of hyperparams/reinforce.yml."""
+    from scripts.benchmarks import routing
+
+    preset = yaml.safe_load((REPO_ROOT / "hyperparams" / "reinforce.yml").read_text())["TSP20-v0"]
+    model = routing.build_model("reinforce-groups", 20, seed=0)
+    assert preset["policy"] == "AttentionPolicy" and preset["n_envs"] == model.n_envs
+    for key in ("n_episodes", "group_size", "gamma", "reward_to_go", "normalize_advantage", "learning_rate", "max_grad_norm"):
+        assert getattr(model, key) == preset[key], key
+    extractor = model.policy.features_extractor
+    network = {key: getattr(extractor, key, None) for key in ("embed_dim", "n_heads")}
+    assert f"embed_dim={network['embed_dim']}, n_heads={network['n_heads']}" in preset["policy_kwargs"]
+    assert (
+        preset["policy_kwargs"]
+        == f"dict(features_extractor_kwargs=dict({', '.join(f'{k}={v}' for k, v in routing.NETWORK.items())}))"
+    )
+
+
+def test_routing_cost_writes_its_table(tmp_path, monkeypatch, capsys):
+    """The per-step cost table: the env, and the policy with its encodings kept and recomputed (the slower)."""
+    from scripts.benchmarks import routing
+
+    monkeypatch.setattr(sys, "argv", ["routing", "cost", "--num-nodes", "10", "--records", str(tmp_path)])
+    routing.main()
+    rows = [line for line in (tmp_path / "cost_TSP10.md").read_text().splitlines() if line.startswith("| ")][1:]
+    microseconds = [float(line.split("|")[2]) for line in rows]
+    assert len(microseconds) == 3 and all(value > 0 for value in microseconds)
+    assert microseconds[1] < microseconds[2]  # keeping the encodings saves the encoder's cost
