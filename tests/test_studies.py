@@ -222,7 +222,15 @@ def test_routing_cost_writes_its_table(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(sys, "argv", ["routing", "cost", "--num-nodes", "10", "--records", str(tmp_path)])
     routing.main()
-    rows = [line for line in (tmp_path / "cost_TSP10.md").read_text().splitlines() if line.startswith("| ")][1:]
-    microseconds = [float(line.split("|")[2]) for line in rows]
-    assert len(microseconds) == 3 and all(value > 0 for value in microseconds)
-    assert microseconds[1] < microseconds[2]  # keeping the encodings saves the encoder's cost
+    rows = [line.split("|") for line in (tmp_path / "cost_TSP10.md").read_text().splitlines() if line.startswith("| ")]
+    microseconds = {cells[1].strip(): float(cells[2]) for cells in rows[1:]}
+    assert len(microseconds) == 5 and all(value > 0 for value in microseconds.values())
+    kept = microseconds["the policy's forward pass, encodings kept (while collecting)"]
+    assert kept < microseconds["the policy's forward pass, the encoder run every step"]  # the encoder's cost saved
+
+
+def test_the_committed_routing_table_is_what_the_committed_records_give(monkeypatch):
+    from scripts.benchmarks import routing
+
+    monkeypatch.setattr(sys, "argv", ["routing", "report", "--check"])
+    routing.main()  # SystemExit when the table differs
