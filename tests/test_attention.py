@@ -68,10 +68,9 @@ def test_training_never_plays_a_visited_node_and_the_episodes_are_whole_tours():
     assert model.rollout_buffer.group_size == 4
 
 
-def test_each_instance_is_encoded_once_per_batch_with_the_same_result():
-    extractor = AttentionExtractor(spaces.Box(0, 1, (6 * 5,), np.float32), num_nodes=6, **SMALL)
-    states = th.as_tensor(observations(6, 3, 5)).flatten(0, 1)  # 15 states of 3 instances
-    calls = []
+def count_encodings(extractor: AttentionExtractor) -> list[int]:
+    """The number of instances of each call of the extractor's encoder, from now on."""
+    calls: list[int] = []
     encode = extractor.encode
 
     def counting_encode(nodes):
@@ -79,6 +78,13 @@ def test_each_instance_is_encoded_once_per_batch_with_the_same_result():
         return encode(nodes)
 
     extractor.encode = counting_encode
+    return calls
+
+
+def test_each_instance_is_encoded_once_per_batch_with_the_same_result():
+    extractor = AttentionExtractor(spaces.Box(0, 1, (6 * 5,), np.float32), num_nodes=6, **SMALL)
+    states = th.as_tensor(observations(6, 3, 5)).flatten(0, 1)  # 15 states of 3 instances
+    calls = count_encodings(extractor)
     with th.enable_grad():
         deduplicated = extractor(states)
     assert calls == [3]
@@ -93,14 +99,7 @@ def test_while_collecting_an_encoding_is_kept_until_its_instance_changes():
     extractor = AttentionExtractor(spaces.Box(0, 1, (6 * 5,), np.float32), num_nodes=6, **SMALL)
     extractor.eval()
     states = th.as_tensor(observations(6, 4, 6))  # (4 envs, 6 steps, obs)
-    calls = []
-    encode = extractor.encode
-
-    def counting_encode(nodes):
-        calls.append(len(nodes))
-        return encode(nodes)
-
-    extractor.encode = counting_encode
+    calls = count_encodings(extractor)
     with th.no_grad():
         outputs = [extractor(states[:, step]) for step in range(6)]
         # env 2 starts a new instance: only it is encoded again
@@ -108,7 +107,7 @@ def test_while_collecting_an_encoding_is_kept_until_its_instance_changes():
         new_instance[2, :12] = th.as_tensor(observations(6, 1, 1, seed=99)[0, 0, :12])
         changed = extractor(new_instance)
     assert calls == [4, 1]
-    extractor.encode = encode
+    del extractor.encode  # the class's encoder again
     extractor.train()  # clears what was kept
     with th.no_grad():
         for step in range(6):
