@@ -157,12 +157,16 @@ class EpisodicRolloutBuffer(BaseBuffer):
         self.weights = np.zeros((0, self.n_envs), dtype=np.float32)
         self.generator_ready = False
 
+    #: The reset options of every env to pass with the seeds :meth:`begin_rollout` and :meth:`reset_request` return
+    #: (None: no options)
+    reset_options: list[dict[str, Any]] | None = None
+
     def begin_rollout(self, episodes_per_env: int) -> list[int | None] | None:
         """
         Make room for a rollout of ``episodes_per_env`` whole episodes per env: here, forget the last one.
 
-        :return: The seeds of a reset of every env the rollout must start with, or None when it may go on from
-            where the envs are
+        :return: The seeds of a reset of every env the rollout must start with (with :attr:`reset_options`), or
+            None when it may go on from where the envs are
         """
         self.reset()
         return None

@@ -8,7 +8,10 @@ wave every env is reset with the seed of its group, and the wave ends when every
 env that finishes early keeps stepping; those steps are not used). Episode ``i`` of the rollout is played by env
 ``i mod n_envs`` in wave ``i // n_envs`` and belongs to group ``i // group_size``: with ``n_envs`` a multiple of
 ``group_size`` a wave holds whole groups, with fewer envs a group's episodes are played over several waves, and
-the envs past ``n_episodes`` in the last wave play episodes that are not used.
+the envs past ``n_episodes`` in the last wave play episodes that are not used. Each reset of a grouped rollout
+passes the episode's index in its group as the reset option ``group_index`` (``0 .. group_size - 1``), which an env
+may read to vary its episodes within a group (:class:`~sb3_reinforce.routing.TSPEnv` spreads the tours' starts over
+the nodes, as POMO does) and otherwise ignores.
 """
 
 from typing import Any
@@ -48,12 +51,12 @@ def reset_is_reproducible(env: VecEnv, seed: int = 0, n_resets: int = 2) -> bool
     return True
 
 
-def reset_all_envs(env: VecEnv, seeds: list[int | None] | None = None) -> Any:
+def reset_all_envs(env: VecEnv, seeds: list[int | None] | None = None, options: list[dict[str, Any]] | None = None) -> Any:
     """
     Reset every env of ``env`` (through its wrappers) to the start of a new episode, env ``i`` with ``seeds[i]``
-    when given. The seeds are set on the innermost ``VecEnv``, which hands them to the next reset (SB3's
-    ``VecEnv.seed`` gives every env its own seed, where a group needs the same one in several envs). Under SB3's
-    ``EpisodicLifeEnv`` (``AtariWrapper``) the reset starts a new game, not only a new life.
+    and ``options[i]`` when given. The seeds are set on the innermost ``VecEnv``, which hands them to the next reset
+    (SB3's ``VecEnv.seed`` gives every env its own seed, where a group needs the same one in several envs). Under
+    SB3's ``EpisodicLifeEnv`` (``AtariWrapper``) the reset starts a new game, not only a new life.
 
     :return: The observations of the reset
     """
@@ -63,6 +66,8 @@ def reset_all_envs(env: VecEnv, seeds: list[int | None] | None = None) -> Any:
         env.env_method("set_wrapper_attr", "was_real_done", True, indices=life_episodes)
     if seeds is not None:
         env.unwrapped._seeds = list(seeds)
+    if options is not None:
+        env.set_options(options)
     return env.reset()
 
 
@@ -146,7 +151,10 @@ class GroupedEpisodicRolloutBuffer(EpisodicRolloutBuffer):
         self.waiting = ~playing
         # an env past n_episodes in the last wave has no episode to finish: it counts as done with the wave
         self.finished_episodes += ~playing
-        groups = self._episode_index() // self.group_size
+        groups, members = np.divmod(self._episode_index(), self.group_size)
+        self.reset_options = [
+            {"group_index": int(member)} if play else {} for member, play in zip(members, playing, strict=True)
+        ]
         return [int(self.wave_seeds[group]) if play else None for group, play in zip(groups, playing, strict=True)]
 
     def reset_request(self) -> list[int | None] | None:

@@ -346,7 +346,7 @@ class REINFORCE(OnPolicyAlgorithm):
         reset_seeds = rollout_buffer.begin_rollout(episodes_per_env)
         if reset_seeds is not None:
             # a grouped rollout: every env starts from its group's seed
-            self._reset_all_envs(env, reset_seeds)
+            self._reset_all_envs(env, reset_seeds, rollout_buffer.reset_options)
         elif not np.array_equal(~np.asarray(self._last_episode_starts, dtype=bool), rollout_buffer.in_flight):
             # an episode is in flight from before the last update and its start is not in the buffer: it was
             # played by older parameters, so the envs start afresh
@@ -394,7 +394,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 reset_seeds = rollout_buffer.reset_request()
                 if reset_seeds is not None:
                     # the next wave of a grouped rollout: every env starts again, from its group's seed
-                    self._reset_all_envs(env, reset_seeds)
+                    self._reset_all_envs(env, reset_seeds, rollout_buffer.reset_options)
                     episode_starts_at[:] = n_steps
                 collecting = bool(np.any(rollout_buffer.finished_episodes < episodes_per_env))
             if rollout_buffer.pos > self.episode_length_limit:  # no episode can be longer than the rollout so far
@@ -454,12 +454,12 @@ class REINFORCE(OnPolicyAlgorithm):
         """``log pi(a|s)`` under the current parameters of the buffer's steps ``(steps, envs)``, in chunks, no grad."""
         return log_prob_of(self.policy, rollout_buffer, steps, envs, self.batch_size)
 
-    def _reset_all_envs(self, env: VecEnv, seeds: list[int | None] | None = None) -> None:
+    def _reset_all_envs(self, env: VecEnv, seeds: list[int | None] | None = None, options: list[dict] | None = None) -> None:
         """
         Reset every env to the start of a new episode (a new game under ``EpisodicLifeEnv``), env ``i`` with
-        ``seeds[i]`` when given.
+        ``seeds[i]`` and ``options[i]`` when given.
         """
-        self._last_obs = reset_all_envs(env, seeds)
+        self._last_obs = reset_all_envs(env, seeds, options)
         self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
 
     def _raise_dropping_rollout(self, rollout_buffer: EpisodicRolloutBuffer, error: Exception | None) -> None:

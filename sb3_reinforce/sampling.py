@@ -163,7 +163,7 @@ def play_episodes(
     policy.set_training_mode(False)
     try:
         seeds = buffer.begin_rollout(episodes_per_env)
-        obs = reset_all_envs(env, seeds)
+        obs = reset_all_envs(env, seeds, buffer.reset_options)
         with kept_exploration_noise(policy):
             if policy.use_sde:
                 policy.reset_noise(env.num_envs)
@@ -181,6 +181,6 @@ def play_episodes(
                 obs = new_obs
                 seeds = buffer.reset_request()  # the next wave of a grouped rollout
                 if seeds is not None:
-                    obs = reset_all_envs(env, seeds)
+                    obs = reset_all_envs(env, seeds, buffer.reset_options)
     finally:
         policy.set_training_mode(training)

@@ -99,6 +99,25 @@ def test_episodes_of_a_group_start_from_the_same_state_and_groups_differ(n_envs)
     assert buffer.n_episodes == 8
 
 
+@pytest.mark.parametrize("n_envs", [3, 8])
+def test_each_reset_of_a_group_passes_the_episodes_index_in_its_group(n_envs):
+    """TSPEnv(spread_starts=True) starts episode j of a group at node j: every group tries every start once."""
+    from sb3_reinforce.routing import TSPEnv
+
+    env = make_vec_env(TSPEnv, n_envs=n_envs, seed=0, env_kwargs=dict(num_nodes=4, spread_starts=True))
+    model = REINFORCE("MlpPolicy", env, n_episodes=8, group_size=4, seed=0)
+    _, callback = model._setup_learn(total_timesteps=1, callback=None)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
+    buffer = model.rollout_buffer
+    used = buffer.used
+    starts = used & ~np.vstack([np.zeros((1, n_envs), bool), used[:-1] & ~buffer.episode_ends[: buffer.pos - 1]])
+    first_nodes = buffer.observations[: buffer.pos][starts][:, 16:20].argmax(axis=1)  # the first node's one-hot
+    groups = buffer.groups[: buffer.pos][starts]
+    assert buffer.n_episodes == 8 and buffer.episode_lengths.tolist() == [3] * 8
+    for group in (0, 1):
+        assert sorted(first_nodes[groups == group].tolist()) == [0, 1, 2, 3]
+
+
 def test_a_seeded_grouped_run_repeats_and_another_seed_differs():
     def final(seed: int) -> th.Tensor:
         env = make_vec_env("CartPole-v1", n_envs=4, seed=seed)

@@ -177,7 +177,7 @@ def test_routing_benchmark_trains_evaluates_and_reports(tmp_path, monkeypatch, c
     from scripts.benchmarks import routing
 
     records = tmp_path / "routing"
-    for method in ("reinforce-groups", "maskableppo"):
+    for method in ("reinforce-groups", "reinforce-pomo", "maskableppo"):
         argv = ["routing", "train", "--method", method, "--minutes", "0.02", "--eval-every", "0.5", "--n-test", "40"]
         monkeypatch.setattr(sys, "argv", [*argv, "--samples", "2", "--records", str(records), "--models", ""])
         routing.main()
@@ -190,11 +190,16 @@ def test_routing_benchmark_trains_evaluates_and_reports(tmp_path, monkeypatch, c
     # LKH-3 is within a percent of optimal on TSP20: the heuristics are longer, a barely trained policy much longer
     assert lkh < references["farthest insertion"]["mean_length"] < references["nearest neighbour"]["mean_length"]
     assert run["test"]["greedy"]["gap"] == pytest.approx(run["test"]["greedy"]["mean_length"] / lkh - 1)
+    pomo = json.loads((records / "runs" / "TSP20_reinforce-pomo_seed0_0.02min.json").read_text())
+    for record in (run, pomo):
+        # the greedy tour from the start the policy picks is one of the greedy tours from every start
+        assert record["test"]["greedy_all_starts"]["mean_length"] <= record["test"]["greedy"]["mean_length"]
     capsys.readouterr()
     monkeypatch.setattr(sys, "argv", ["routing", "report", "--n-test", "40", "--records", str(records)])
     routing.main()
     table = (records / "TSP20.md").read_text()
     assert "| reinforce-groups | 1 |" in table and "| maskableppo | 1 |" in table and "| LKH-3 (elkai) |" in table
+    assert "| reinforce-pomo | 1 |" in table
     assert (records / "TSP20.png").stat().st_size > 1000
 
 

@@ -12,8 +12,9 @@ machine, against near-optimal tours (LKH-3 through the ``elkai`` package), neare
 The test set is 10,000 instances (``--n-test``) drawn from a fixed seed (instance ``i`` is what ``TSPEnv`` draws
 with reset seed ``TEST_SEED + i``); a validation set of 1,000 other instances tracks training. The figure of merit
 is the optimality gap: the mean tour length over the reference's mean tour length, minus one. A trained policy is
-evaluated greedily (one tour per instance, the most likely node at each step) and by best-of-k sampling (k tours
-per instance, the shortest kept). The training clock stops while the validation set is evaluated. Each run is a
+evaluated greedily (one tour per instance, the most likely node at each step), greedily from every start node
+(POMO's multi-start decoding: N tours per instance, the shortest kept) and by best-of-k sampling (k tours per
+instance, the shortest kept). The training clock stops while the validation set is evaluated. Each run is a
 JSON record in ``docs/benchmark/routing/runs/`` (committed); its model is saved under ``--models`` (not committed).
 """
 
@@ -29,12 +30,13 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_reinforce.routing import solve
 from scripts.common import REPO_ROOT, markdown_table
 
 RECORDS = REPO_ROOT / "docs" / "benchmark" / "routing"
 TEST_SEED = 1_000_000
 VALIDATION_SEED = 2_000_000
-METHODS = ("reinforce-groups", "reinforce-batch", "reinforce-mlp", "maskableppo")
+METHODS = ("reinforce-groups", "reinforce-pomo", "reinforce-batch", "reinforce-mlp", "maskableppo")
 #: The methods the report shows, in order: this script's, then RL4CO's (scripts/benchmarks/rl4co_tsp.py)
 REPORTED = (*METHODS, "rl4co-am", "rl4co-pomo")
 #: The network of every attention run: Kool et al.'s shape, smaller (a CPU budget)
@@ -43,6 +45,8 @@ N_ENVS = 64
 EPISODES_PER_UPDATE = 512
 GROUP_SIZE = 8
 LEARNING_RATE = 3e-4
+#: POMO's groups: one episode from each start node, INSTANCES_PER_UPDATE instances per update (one wave)
+INSTANCES_PER_UPDATE = 32
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -94,44 +98,6 @@ def references(records: Path, num_nodes: int, n: int, seed: int, name: str) -> d
     return record
 
 
-def decode(policy: Any, locs: np.ndarray, n_samples: int = 1, batch_size: int = 4096) -> np.ndarray:
-    """
-    The tour length of every instance: greedy (``n_samples=1``: the most likely node at each step) or the shortest
-    of ``n_samples`` sampled tours. The policy sees the observations and masks ``TSPEnv`` gives it.
-
-    :param policy: An SB3 policy whose ``get_distribution(obs, action_masks)`` takes the masks (REINFORCE's,
-        sb3-contrib's maskable ones)
-    :param locs: (n, N, 2) instances
-    :return: (n,) tour lengths
-    """
-    n, num_nodes, _ = locs.shape
-    per_batch = max(1, batch_size // n_samples)
-    lengths = []
-    policy.set_training_mode(False)
-    for first in range(0, n, per_batch):
-        batch = np.repeat(locs[first : first + per_batch], n_samples, axis=0)  # (b * k, N, 2)
-        rows = np.arange(len(batch))
-        obs = np.zeros((len(batch), num_nodes * 5), dtype=np.float32)
-        obs[:, : 2 * num_nodes] = batch.reshape(len(batch), -1)
-        visited = np.zeros((len(batch), num_nodes), dtype=bool)
-        tours = np.zeros((len(batch), num_nodes), dtype=np.int64)
-        with th.no_grad():
-            for step in range(num_nodes):
-                distribution = policy.get_distribution(th.as_tensor(obs, device=policy.device), action_masks=~visited)
-                actions = distribution.get_actions(deterministic=n_samples == 1).cpu().numpy()
-                tours[:, step] = actions
-                visited[rows, actions] = True
-                obs[:, 2 * num_nodes : 3 * num_nodes] = visited
-                obs[:, 3 * num_nodes : 4 * num_nodes] = 0
-                obs[rows, 3 * num_nodes + actions] = 1
-                if step == 0:
-                    obs[rows, 4 * num_nodes + actions] = 1
-        ordered = batch[rows[:, None], tours]
-        length = np.linalg.norm(ordered - np.roll(ordered, -1, axis=1), axis=2).sum(axis=1)
-        lengths.append(length.reshape(-1, n_samples).min(axis=1))
-    return np.concatenate(lengths)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Training for a wall-clock budget
 
@@ -162,6 +128,25 @@ def build_model(method: str, num_nodes: int, seed: int) -> Any:
     from sb3_reinforce import REINFORCE
     from sb3_reinforce.routing import TSPEnv
 
+    if method == "reinforce-pomo":
+        # every group plays each start node once (the env reads the episode's index in its group)
+        pomo_episodes = INSTANCES_PER_UPDATE * num_nodes
+        env_kwargs = dict(num_nodes=num_nodes, spread_starts=True)
+        env = make_vec_env(TSPEnv, n_envs=pomo_episodes, seed=seed, env_kwargs=env_kwargs)
+        return REINFORCE(
+            "AttentionPolicy",
+            env,
+            n_episodes=pomo_episodes,
+            group_size=num_nodes,
+            reward_to_go=False,
+            normalize_advantage=False,
+            policy_kwargs=dict(features_extractor_kwargs=NETWORK),
+            gamma=1.0,
+            learning_rate=LEARNING_RATE,
+            max_grad_norm=1.0,
+            seed=seed,
+            device="cpu",
+        )
     env = make_vec_env(TSPEnv, n_envs=N_ENVS, seed=seed, env_kwargs=dict(num_nodes=num_nodes))
     common = dict(gamma=1.0, learning_rate=LEARNING_RATE, max_grad_norm=1.0, seed=seed, device="cpu")
     reinforce = dict(n_episodes=EPISODES_PER_UPDATE, reward_to_go=False, normalize_advantage=False, **common)
@@ -208,7 +193,7 @@ class Budget(BaseCallback):
     def _evaluate(self) -> None:
         paused = time.perf_counter()
         self.trained += paused - self.started
-        gap = float(np.mean(decode(self.model.policy, self.validation)) / self.reference - 1)
+        gap = float(np.mean(solve(self.model.policy, self.validation)[0]) / self.reference - 1)
         self.curve.append({"train_seconds": self.trained, "env_steps": self.num_timesteps, "validation_gap": gap})
         print(f"  {self.trained:6.0f} s, {self.num_timesteps:>9,} steps: validation greedy gap {100 * gap:.2f} %", flush=True)
         self.model.policy.set_training_mode(False)
@@ -242,9 +227,10 @@ def train(args: argparse.Namespace) -> None:
     test = instances(args.num_nodes, args.n_test, TEST_SEED)
     lkh = test_ref["LKH-3 (elkai)"]["mean_length"]
     result: dict[str, Any] = {}
-    for label, k in (("greedy", 1), (f"best_of_{args.samples}", args.samples)):
+    decodings = (("greedy", 1, False), ("greedy_all_starts", 1, True), (f"best_of_{args.samples}", args.samples, False))
+    for label, k, all_starts in decodings:
         start = time.perf_counter()
-        mean_length = float(np.mean(decode(model.policy, test, n_samples=k)))
+        mean_length = float(np.mean(solve(model.policy, test, n_samples=k, all_starts=all_starts)[0]))
         result[label] = {"mean_length": mean_length, "gap": mean_length / lkh - 1, "seconds": time.perf_counter() - start}
         print(f"  test {label}: mean tour length {mean_length:.4f}, gap {100 * (mean_length / lkh - 1):.2f} %", flush=True)
     record = {
@@ -354,30 +340,20 @@ def report(args: argparse.Namespace) -> None:
     for run in runs:
         by_method.setdefault((run["method"], run["minutes"]), []).append(run)
     keys = sorted(by_method, key=lambda key: (key[1], REPORTED.index(key[0])))
-    sample_key = next(key for key in runs[0]["test"] if key.startswith("best_of"))
+    sample_key = next(key for run in runs for key in run["test"] if key.startswith("best_of"))
     for method, minutes in keys:
         group = by_method[method, minutes]
-        greedy = [100 * run["test"]["greedy"]["gap"] for run in group]
-        sampled = [100 * run["test"][sample_key]["gap"] for run in group if sample_key in run["test"]]
-        rows.append(
-            [
-                method,
-                len(group),
-                f"{minutes:g}",
-                f"{int(np.median([run['env_steps'] for run in group])):,}",
-                f"{np.mean([run['test']['greedy']['mean_length'] for run in group]):.3f}",
-                f"{np.mean(greedy):.2f} ± {np.std(greedy):.2f}",
-                f"{np.mean(sampled):.2f} ± {np.std(sampled):.2f}" if sampled else "-",
-            ]
-        )
+        gaps = []
+        for decoding in ("greedy", "greedy_all_starts", sample_key):
+            values = [100 * run["test"][decoding]["gap"] for run in group if decoding in run["test"]]
+            gaps.append(f"{np.mean(values):.2f} ± {np.std(values):.2f}" if values else "-")
+        steps = f"{int(np.median([run['env_steps'] for run in group])):,}"
+        rows.append([method, len(group), f"{minutes:g}", steps, *gaps])
     for name, solver in test_ref.items():
-        rows.append(
-            [name, "-", "-", "-", f"{solver['mean_length']:.3f}", f"{100 * (solver['mean_length'] / lkh - 1):.2f}", "-"]
-        )
+        rows.append([name, "-", "-", "-", f"{100 * (solver['mean_length'] / lkh - 1):.2f}", "-", "-"])
     k = sample_key.split("_")[-1]
-    table = markdown_table(
-        ["method", "seeds", "minutes", "env steps", "mean tour length", "greedy gap (%)", f"best-of-{k} gap (%)"], rows
-    )
+    headers = ["method", "seeds", "minutes", "env steps", "greedy gap (%)", "greedy from every start (%)"]
+    table = markdown_table([*headers, f"best-of-{k} gap (%)"], rows)
     text = (
         f"% Generated by python -m scripts.benchmarks.routing report --num-nodes {args.num_nodes}: do not edit.\n\n"
         f"{table}\n\nGaps on {runs[0]['n_test']:,} test instances, mean and standard deviation over seeds; "
