@@ -246,7 +246,7 @@ def train(args: argparse.Namespace) -> None:
         "network": NETWORK if args.method != "reinforce-mlp" else {"net_arch": [256, 256]},
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "torch_threads": 1},
         "command": f"python -m scripts.benchmarks.routing train --method {args.method} --seed {args.seed} "
-        f"--minutes {args.minutes:g} --num-nodes {args.num_nodes}",
+        f"--minutes {args.minutes:g} --num-nodes {args.num_nodes} --n-test {args.n_test}",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
@@ -332,7 +332,10 @@ def report(args: argparse.Namespace) -> None:
     runs = [json.loads(path.read_text()) for path in sorted((args.records / "runs").glob(f"TSP{args.num_nodes}_*.json"))]
     if not runs:
         raise SystemExit(f"no records in {args.records / 'runs'}: run python -m scripts.benchmarks.routing train first")
-    test_ref = references(args.records, args.num_nodes, args.n_test, TEST_SEED, "test")["solvers"]
+    n_tests = {run["n_test"] for run in runs}
+    if len(n_tests) != 1:
+        raise SystemExit(f"the TSP{args.num_nodes} records were evaluated on test sets of different sizes: {n_tests}")
+    test_ref = references(args.records, args.num_nodes, n_tests.pop(), TEST_SEED, "test")["solvers"]
     lkh = test_ref["LKH-3 (elkai)"]["mean_length"]
     rows = []
     # one row per method and budget, the shorter budgets first
