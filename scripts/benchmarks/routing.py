@@ -45,8 +45,9 @@ N_ENVS = 64
 EPISODES_PER_UPDATE = 512
 GROUP_SIZE = 8
 LEARNING_RATE = 3e-4
-#: POMO's groups: one episode from each start node, INSTANCES_PER_UPDATE instances per update (one wave)
-INSTANCES_PER_UPDATE = 32
+#: POMO's groups: one episode from each start node, about POMO_EPISODES episodes per update (one wave): 32 instances
+#: of TSP20, 12 of TSP50
+POMO_EPISODES = 640
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def build_model(method: str, num_nodes: int, seed: int) -> Any:
 
     if method == "reinforce-pomo":
         # every group plays each start node once (the env reads the episode's index in its group)
-        pomo_episodes = INSTANCES_PER_UPDATE * num_nodes
+        pomo_episodes = max(1, POMO_EPISODES // num_nodes) * num_nodes
         env_kwargs = dict(num_nodes=num_nodes, spread_starts=True)
         env = make_vec_env(TSPEnv, n_envs=pomo_episodes, seed=seed, env_kwargs=env_kwargs)
         return REINFORCE(
