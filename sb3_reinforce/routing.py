@@ -48,8 +48,17 @@ def tour_length(locs: np.ndarray, tour: np.ndarray) -> float:
     :param tour: (N,) the order of the nodes, each once; the tour returns to its first node
     :return: the length of the closed tour
     """
-    ordered = locs[tour]
-    return float(np.linalg.norm(ordered - np.roll(ordered, -1, axis=0), axis=1).sum())
+    return float(tour_lengths(locs[None], tour[None])[0])
+
+
+def tour_lengths(locs: np.ndarray, tours: np.ndarray) -> np.ndarray:
+    """
+    :param locs: (B, N, 2) coordinates of B instances
+    :param tours: (B, N) a tour of each instance (see :func:`tour_length`)
+    :return: (B,) the lengths of the closed tours
+    """
+    ordered = np.take_along_axis(locs, tours[:, :, None], axis=1)  # (B, N, 2)
+    return np.linalg.norm(ordered - np.roll(ordered, -1, axis=1), axis=2).sum(axis=1)
 
 
 def nearest_neighbour_tour(locs: np.ndarray, start: int = 0) -> np.ndarray:
@@ -178,8 +187,7 @@ def solve(
                 visited[rows, actions] = True
                 if step == 0:
                     first = actions
-        ordered = batch[rows[:, None], tours]
-        lengths = np.linalg.norm(ordered - np.roll(ordered, -1, axis=1), axis=2).sum(axis=1).reshape(-1, per_instance)
+        lengths = tour_lengths(batch, tours).reshape(-1, per_instance)
         best = lengths.argmin(axis=1)
         best_lengths.append(lengths[np.arange(len(lengths)), best])
         best_tours.append(tours.reshape(-1, per_instance, num_nodes)[np.arange(len(lengths)), best])
